@@ -1,0 +1,2 @@
+//! nomoat-chat: see the crate description.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! nomoat-engine: see the crate description.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! nomoat-models: see the crate description.
+#![forbid(unsafe_code)]

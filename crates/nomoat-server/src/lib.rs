@@ -1,0 +1,2 @@
+//! nomoat-server: see the crate description.
+#![forbid(unsafe_code)]

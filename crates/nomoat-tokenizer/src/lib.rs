@@ -1,0 +1,2 @@
+//! nomoat-tokenizer: see the crate description.
+#![forbid(unsafe_code)]
