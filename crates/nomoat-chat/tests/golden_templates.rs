@@ -2,7 +2,7 @@
 //! Hugging Face's environment) must render byte-identically, or fail where the reference fails.
 use std::collections::BTreeSet;
 
-use nomoat_chat::{clock, ChatTemplate, Message, RenderRequest, TemplateError};
+use nomoat_chat::{clock, ChatTemplate, Limits, Message, RenderRequest, TemplateError};
 use serde_json::Value as Json;
 
 struct Case {
@@ -57,7 +57,15 @@ fn every_golden_case_renders_like_jinja2() {
     for case in &cases {
         templates.insert(case.template.clone());
         let source = std::fs::read_to_string(dir.join(&case.template)).expect("template file");
-        let result = ChatTemplate::new(&source).and_then(|t| t.render(&case.req));
+        // Real templates must fit in a tenth of the default budget (reliability.md's margin).
+        let d = Limits::default();
+        let tenth = Limits {
+            fuel: d.fuel / 10,
+            max_output_bytes: d.max_output_bytes / 10,
+            max_value_bytes: d.max_value_bytes / 10,
+            ..d
+        };
+        let result = ChatTemplate::with_limits(&source, tenth).and_then(|t| t.render(&case.req));
         let verdict = match (&result, &case.output, &case.error) {
             (Ok(got), Some(want), _) if got == want => None,
             (Ok(got), Some(want), _) => Some(format!(
