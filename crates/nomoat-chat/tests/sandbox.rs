@@ -111,6 +111,9 @@ fn mutation_and_file_access_are_errors() {
     }
 }
 
+/// Which limit a bomb is expected to hit.
+type LimitCheck = fn(Limit) -> bool;
+
 fn limit_of(src: &str) -> Limit {
     match render(src) {
         Err(TemplateError::Limit(l)) => l,
@@ -120,7 +123,7 @@ fn limit_of(src: &str) -> Limit {
 
 #[test]
 fn resource_bombs_stop_on_a_small_budget() {
-    let bombs: &[(&str, fn(Limit) -> bool)] = &[
+    let bombs: &[(&str, LimitCheck)] = &[
         (
             "{% for a in range(100000) %}{% for b in range(100000) %}{% for c in range(100000) %}{% endfor %}{% endfor %}{% endfor %}",
             |l| matches!(l, Limit::Fuel { .. }),
