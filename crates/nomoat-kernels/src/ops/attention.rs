@@ -1,0 +1,341 @@
+//! Attention for grouped-query heads over a paged KV cache, with causal and sliding-window masks.
+//!
+//! Layout of one layer's K (and V) storage, a pool of fixed-size blocks:
+//! `[n_blocks][n_kv_head][block_size][head_dim]` (a head's keys of one block are contiguous).
+//! A sequence's cache position `j` lives in block `table[j / block_size]` at slot `j % block_size`.
+//!
+//! Each (query token, head) pair streams over its visible keys block by block with an online
+//! softmax (running max and sum, output rescaled when the max grows), so no score matrix is ever
+//! materialised: memory per pair is one head's output row plus a 64-score stack buffer. Work is
+//! split over (token, head) pairs with the thread pool; each pair writes its own output row.
+
+use half::f16;
+
+use super::simd;
+use crate::pool::ThreadPool;
+use crate::shared::SharedMut;
+
+/// Largest head dimension the attention kernel accepts (stack buffers are this long).
+pub const MAX_HEAD_DIM: usize = 512;
+
+/// Scores computed per step of the online softmax.
+const SCORE_CHUNK: usize = 64;
+
+/// Element type of the KV cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KvDtype {
+    /// Half precision (the default, as llama.cpp).
+    #[default]
+    F16,
+    F32,
+}
+
+/// One layer's K or V storage (see the module docs for the layout).
+#[derive(Clone, Copy, Debug)]
+pub enum KvPool<'a> {
+    F16(&'a [f16]),
+    F32(&'a [f32]),
+}
+
+/// K and V of one layer.
+#[derive(Clone, Copy, Debug)]
+pub struct KvBlocks<'a> {
+    pub k: KvPool<'a>,
+    pub v: KvPool<'a>,
+    /// Tokens per block.
+    pub block_size: usize,
+}
+
+/// Where each query token's keys are: its position (= number of earlier tokens of its sequence in
+/// the cache) and its sequence's block table, as a `(start, len)` range into `table`.
+#[derive(Clone, Copy, Debug)]
+pub struct SeqTables<'a> {
+    /// Per query token: its position; keys `0..=pos` (within the window) are visible.
+    pub pos: &'a [u32],
+    /// Per query token: `(start, len)` of its block table in `table`.
+    pub ranges: &'a [(u32, u32)],
+    /// Block ids of all sequences in the batch, concatenated.
+    pub table: &'a [u32],
+}
+
+/// Shape and masking of one attention call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttnParams {
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub head_dim_k: usize,
+    pub head_dim_v: usize,
+    /// Multiplies `q·k` (usually `1/sqrt(head_dim_k)`).
+    pub scale: f32,
+    /// Sliding window: a query at position p sees keys `p-window+1 ..= p`; 0 = no window.
+    pub window: u32,
+    /// Attention logit soft-capping `c·tanh(s/c)`; 0 = off.
+    pub softcap: f32,
+    /// Round Q to f16 before the dot with f16 keys, as llama.cpp's CPU flash attention does.
+    pub round_q_f16: bool,
+}
+
+impl AttnParams {
+    fn check(&self, n_tokens: usize, q: &[f32], out: &[f32]) {
+        assert!(self.n_kv_head > 0 && self.n_head % self.n_kv_head == 0);
+        assert!(self.head_dim_k <= MAX_HEAD_DIM && self.head_dim_v <= MAX_HEAD_DIM);
+        assert_eq!(q.len(), n_tokens * self.n_head * self.head_dim_k);
+        assert_eq!(out.len(), n_tokens * self.n_head * self.head_dim_v);
+    }
+}
+
+#[inline]
+fn dot(pool: &KvPool<'_>, start: usize, len: usize, q: &[f32]) -> f32 {
+    match pool {
+        KvPool::F16(d) => simd::dot_f16_f32(&d[start..start + len], q),
+        KvPool::F32(d) => simd::dot_f32(&d[start..start + len], q),
+    }
+}
+
+#[inline]
+fn axpy(out: &mut [f32], w: f32, pool: &KvPool<'_>, start: usize) {
+    let len = out.len();
+    match pool {
+        KvPool::F16(d) => simd::axpy_f16(out, w, &d[start..start + len]),
+        KvPool::F32(d) => simd::axpy_f32(out, w, &d[start..start + len]),
+    }
+}
+
+/// Computes one (token, head) pair into `out` (`head_dim_v` values).
+fn attend_one(
+    p: &AttnParams,
+    q_row: &[f32],
+    kv: &KvBlocks<'_>,
+    pos: u32,
+    table: &[u32],
+    head: usize,
+    out: &mut [f32],
+) {
+    let (hdk, hdv, bs) = (p.head_dim_k, p.head_dim_v, kv.block_size);
+    let kvh = head / (p.n_head / p.n_kv_head);
+    let mut qbuf = [0.0f32; MAX_HEAD_DIM];
+    let q = &mut qbuf[..hdk];
+    q.copy_from_slice(q_row);
+    if p.round_q_f16 && matches!(kv.k, KvPool::F16(_)) {
+        q.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
+    }
+
+    let hi = pos as usize + 1;
+    let lo = if p.window > 0 {
+        hi.saturating_sub(p.window as usize)
+    } else {
+        0
+    };
+    assert!(
+        hi <= table.len() * bs,
+        "query position {pos} beyond its block table"
+    );
+
+    out.iter_mut().for_each(|v| *v = 0.0);
+    let mut m = f32::NEG_INFINITY;
+    let mut sum = 0.0f32;
+    let mut scores = [0.0f32; SCORE_CHUNK];
+    let mut j = lo;
+    while j < hi {
+        let (blk, slot) = (table[j / bs] as usize, j % bs);
+        let run = (bs - slot).min(hi - j).min(SCORE_CHUNK);
+        let row0 = (blk * p.n_kv_head + kvh) * bs + slot;
+        let mut cmax = f32::NEG_INFINITY;
+        for (r, s) in scores[..run].iter_mut().enumerate() {
+            let mut v = dot(&kv.k, (row0 + r) * hdk, hdk, q) * p.scale;
+            if p.softcap > 0.0 {
+                v = p.softcap * (v / p.softcap).tanh();
+            }
+            *s = v;
+            cmax = cmax.max(v);
+        }
+        if cmax > m {
+            // exp(-inf) = 0 clears the (empty) accumulator on the first chunk.
+            let ms = (m - cmax).exp();
+            sum *= ms;
+            out.iter_mut().for_each(|v| *v *= ms);
+            m = cmax;
+        }
+        for (r, &s) in scores[..run].iter().enumerate() {
+            let w = (s - m).exp();
+            sum += w;
+            axpy(out, w, &kv.v, (row0 + r) * hdv);
+        }
+        j += run;
+    }
+    let inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
+    out.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// Attention for the (token, head) pairs `first_item ..` covered by `out` (whole rows of
+/// `head_dim_v`; item `i` = token `i / n_head`, head `i % n_head`). `q`: n_tokens × n_head ×
+/// head_dim_k (already rotated), the cache already holds every visible key including the token's
+/// own. Used directly by tests and by the threaded [`attention`].
+pub fn attention_items(
+    p: &AttnParams,
+    q: &[f32],
+    kv: &KvBlocks<'_>,
+    tabs: &SeqTables<'_>,
+    first_item: usize,
+    out: &mut [f32],
+) {
+    for (k, orow) in out.chunks_exact_mut(p.head_dim_v).enumerate() {
+        let item = first_item + k;
+        let (t, h) = (item / p.n_head, item % p.n_head);
+        let (start, len) = tabs.ranges[t];
+        let table = &tabs.table[start as usize..(start + len) as usize];
+        let q_row = &q[(t * p.n_head + h) * p.head_dim_k..][..p.head_dim_k];
+        attend_one(p, q_row, kv, tabs.pos[t], table, h, orow);
+    }
+}
+
+/// Attention over all tokens of a batch, threaded over (token, head) pairs with `pool`. `q`:
+/// n_tokens × n_head × head_dim_k, `out`: n_tokens × n_head × head_dim_v. See
+/// [`attention_items`].
+pub fn attention(
+    pool: &ThreadPool,
+    p: &AttnParams,
+    q: &[f32],
+    kv: &KvBlocks<'_>,
+    tabs: &SeqTables<'_>,
+    out: &mut [f32],
+) {
+    let n_tokens = tabs.pos.len();
+    p.check(n_tokens, q, out);
+    assert_eq!(tabs.ranges.len(), n_tokens);
+    let n_items = n_tokens * p.n_head;
+    let hdv = p.head_dim_v;
+    let shared = SharedMut::new(out);
+    // Small chunks: the cost of a pair grows with its position, so hand them out dynamically.
+    let chunk = (n_items / (pool.n_threads() * 8)).clamp(1, 16);
+    pool.parallel_for(n_items, chunk, |items| {
+        // SAFETY: the item ranges handed out by `parallel_for` are disjoint, so are their rows.
+        let rows = unsafe { shared.slice_mut(items.start * hdv..items.end * hdv) };
+        attention_items(p, q, kv, tabs, items.start, rows);
+    });
+}
+
+/// [`attention`] on the calling thread only.
+pub fn attention_serial(
+    p: &AttnParams,
+    q: &[f32],
+    kv: &KvBlocks<'_>,
+    tabs: &SeqTables<'_>,
+    out: &mut [f32],
+) {
+    let n_tokens = tabs.pos.len();
+    p.check(n_tokens, q, out);
+    assert_eq!(tabs.ranges.len(), n_tokens);
+    attention_items(p, q, kv, tabs, 0, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testutil::rand_vec;
+    use proptest::prelude::*;
+
+    /// Naive reference: gather the visible keys, full softmax in f64, weighted sum of V.
+    #[allow(clippy::too_many_arguments)]
+    fn naive(
+        p: &AttnParams,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        bs: usize,
+        pos: &[u32],
+        tables: &[Vec<u32>],
+        seq_of: &[usize],
+    ) -> Vec<f64> {
+        let mut out = vec![0.0f64; pos.len() * p.n_head * p.head_dim_v];
+        for t in 0..pos.len() {
+            let table = &tables[seq_of[t]];
+            for h in 0..p.n_head {
+                let kvh = h / (p.n_head / p.n_kv_head);
+                let qr = &q[(t * p.n_head + h) * p.head_dim_k..][..p.head_dim_k];
+                let hi = pos[t] as usize + 1;
+                let lo = if p.window > 0 {
+                    hi.saturating_sub(p.window as usize)
+                } else {
+                    0
+                };
+                let rows: Vec<usize> = (lo..hi)
+                    .map(|j| (table[j / bs] as usize * p.n_kv_head + kvh) * bs + j % bs)
+                    .collect();
+                let s: Vec<f64> = rows
+                    .iter()
+                    .map(|&r| {
+                        let d: f64 = (0..p.head_dim_k)
+                            .map(|i| f64::from(qr[i]) * f64::from(k[r * p.head_dim_k + i]))
+                            .sum();
+                        let d = d * f64::from(p.scale);
+                        if p.softcap > 0.0 {
+                            f64::from(p.softcap) * (d / f64::from(p.softcap)).tanh()
+                        } else {
+                            d
+                        }
+                    })
+                    .collect();
+                let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
+                let o = &mut out[(t * p.n_head + h) * p.head_dim_v..][..p.head_dim_v];
+                for (&r, &sc) in rows.iter().zip(&s) {
+                    let w = (sc - m).exp() / z;
+                    for i in 0..p.head_dim_v {
+                        o[i] += w * f64::from(v[r * p.head_dim_v + i]);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn matches_naive(n_kv in 1usize..3, group in 1usize..4, hdk in 1usize..40, bs in 1usize..9,
+                         len0 in 1usize..40, len1 in 1usize..30, window in 0u32..12,
+                         use_f16 in any::<bool>(), softcap in any::<bool>(), seed in any::<u64>()) {
+            let n_head = n_kv * group;
+            let hdv = hdk + (seed % 3) as usize;
+            let p = AttnParams { n_head, n_kv_head: n_kv, head_dim_k: hdk, head_dim_v: hdv,
+                scale: 1.0 / (hdk as f32).sqrt(), window, softcap: if softcap { 5.0 } else { 0.0 }, round_q_f16: false };
+            // Two sequences with shuffled block tables into one pool.
+            let nb0 = len0.div_ceil(bs);
+            let nb1 = len1.div_ceil(bs);
+            let n_blocks = nb0 + nb1 + 1;
+            let mut ids: Vec<u32> = (0..n_blocks as u32).collect();
+            ids.reverse();
+            ids.rotate_left((seed % n_blocks as u64) as usize);
+            let tables = vec![ids[..nb0].to_vec(), ids[nb0..nb0 + nb1].to_vec()];
+            let mut k = rand_vec(seed, n_blocks * n_kv * bs * hdk, 2.0);
+            let mut v = rand_vec(seed ^ 3, n_blocks * n_kv * bs * hdv, 1.0);
+            if use_f16 {
+                k.iter_mut().for_each(|x| *x = f16::from_f32(*x).to_f32());
+                v.iter_mut().for_each(|x| *x = f16::from_f32(*x).to_f32());
+            }
+            let kh: Vec<f16> = k.iter().map(|&x| f16::from_f32(x)).collect();
+            let vh: Vec<f16> = v.iter().map(|&x| f16::from_f32(x)).collect();
+            // Queries: the last 3 tokens of sequence 0 and the last 2 of sequence 1.
+            let mut pos = vec![];
+            let mut seq_of = vec![];
+            for t in len0.saturating_sub(3)..len0 { pos.push(t as u32); seq_of.push(0); }
+            for t in len1.saturating_sub(2)..len1 { pos.push(t as u32); seq_of.push(1); }
+            let table: Vec<u32> = tables.concat();
+            let ranges: Vec<(u32, u32)> = seq_of.iter().map(|&s| if s == 0 { (0, nb0 as u32) } else { (nb0 as u32, nb1 as u32) }).collect();
+            let q = rand_vec(seed ^ 5, pos.len() * n_head * hdk, 2.0);
+            let want = naive(&p, &q, &k, &v, bs, &pos, &tables, &seq_of);
+            let tabs = SeqTables { pos: &pos, ranges: &ranges, table: &table };
+            let mut out = vec![0.0f32; want.len()];
+            let kvb = if use_f16 { KvBlocks { k: KvPool::F16(&kh), v: KvPool::F16(&vh), block_size: bs } }
+                      else { KvBlocks { k: KvPool::F32(&k), v: KvPool::F32(&v), block_size: bs } };
+            attention_serial(&p, &q, &kvb, &tabs, &mut out);
+            let mut out2 = vec![0.0f32; want.len()];
+            attention(&ThreadPool::new(3), &p, &q, &kvb, &tabs, &mut out2);
+            prop_assert_eq!(&out, &out2);
+            for (a, b) in out.iter().zip(&want) {
+                prop_assert!((f64::from(*a) - b).abs() < 1e-5, "{a} vs {b}");
+            }
+        }
+    }
+}

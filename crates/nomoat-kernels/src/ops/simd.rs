@@ -1,0 +1,288 @@
+//! Small vector primitives used by the ops (dot products, `y += a·x`), with an AVX2+FMA+F16C path
+//! chosen at run time and a scalar path that is the reference. `NOMOAT_KERNELS=scalar` forces the
+//! scalar path.
+
+use half::f16;
+use std::sync::OnceLock;
+
+/// Whether the AVX2 + FMA + F16C paths may be used (detected once; `NOMOAT_KERNELS=scalar` disables).
+#[inline]
+pub fn use_avx2() -> bool {
+    static LEVEL: OnceLock<bool> = OnceLock::new();
+    *LEVEL.get_or_init(detect_avx2)
+}
+
+fn detect_avx2() -> bool {
+    if std::env::var("NOMOAT_KERNELS").is_ok_and(|v| v.eq_ignore_ascii_case("scalar")) {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `Σ a[i]·b[i]` over `f32`. Panics if the lengths differ.
+#[inline]
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time; lengths are equal.
+        return unsafe { avx2::dot_f32(a, b) };
+    }
+    scalar::dot_f32(a, b)
+}
+
+/// `Σ a[i]·b[i]` with `a` in f16 (a KV cache row) and `b` in f32. Panics if the lengths differ.
+#[inline]
+pub fn dot_f16_f32(a: &[f16], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time; lengths are equal.
+        return unsafe { avx2::dot_f16_f32(a, b) };
+    }
+    scalar::dot_f16_f32(a, b)
+}
+
+/// `y[i] += a·x[i]` over `f32`. Panics if the lengths differ.
+#[inline]
+pub fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
+    assert_eq!(y.len(), x.len());
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time; lengths are equal.
+        return unsafe { avx2::axpy_f32(y, a, x) };
+    }
+    scalar::axpy_f32(y, a, x)
+}
+
+/// `y[i] += a·x[i]` with `x` in f16 (a KV cache row). Panics if the lengths differ.
+#[inline]
+pub fn axpy_f16(y: &mut [f32], a: f32, x: &[f16]) {
+    assert_eq!(y.len(), x.len());
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time; lengths are equal.
+        return unsafe { avx2::axpy_f16(y, a, x) };
+    }
+    scalar::axpy_f16(y, a, x)
+}
+
+/// `y[i] *= a`.
+#[inline]
+pub fn scale_f32(y: &mut [f32], a: f32) {
+    for v in y {
+        *v *= a;
+    }
+}
+
+/// Scalar references (also the fallback on CPUs without AVX2).
+pub mod scalar {
+    use half::f16;
+
+    pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    pub fn dot_f16_f32(a: &[f16], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x.to_f32() * y).sum()
+    }
+
+    pub fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
+        for (yi, xi) in y.iter_mut().zip(x) {
+            *yi += a * xi;
+        }
+    }
+
+    pub fn axpy_f16(y: &mut [f32], a: f32, x: &[f16]) {
+        for (yi, xi) in y.iter_mut().zip(x) {
+            *yi += a * xi.to_f32();
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use half::f16;
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum(v: __m256) -> f32 {
+        let lo = _mm256_castps256_ps128(v);
+        let hi = _mm256_extractf128_ps::<1>(v);
+        let s = _mm_add_ps(lo, hi);
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
+        _mm_cvtss_f32(s)
+    }
+
+    /// Loads 8 f16 values at `p` as f32.
+    ///
+    /// # Safety
+    /// `p` must point at 8 readable `f16` values (16 bytes); the CPU must have F16C.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn load_f16x8(p: *const f16) -> __m256 {
+        // SAFETY: the caller guarantees 16 readable bytes; unaligned load.
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
+    }
+
+    /// # Safety
+    /// CPU has AVX2+FMA+F16C; `a.len() == b.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc0 = _mm256_setzero_ps();
+        let mut acc1 = _mm256_setzero_ps();
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n for both slices (equal lengths).
+            unsafe {
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                acc1 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                    acc1,
+                );
+            }
+            i += 16;
+        }
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n.
+            unsafe {
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+            }
+            i += 8;
+        }
+        let mut s = hsum(_mm256_add_ps(acc0, acc1));
+        for j in i..n {
+            s += a[j] * b[j];
+        }
+        s
+    }
+
+    /// # Safety
+    /// CPU has AVX2+FMA+F16C; `a.len() == b.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_f16_f32(a: &[f16], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc0 = _mm256_setzero_ps();
+        let mut acc1 = _mm256_setzero_ps();
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n for both slices (equal lengths).
+            unsafe {
+                acc0 = _mm256_fmadd_ps(load_f16x8(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                acc1 = _mm256_fmadd_ps(
+                    load_f16x8(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                    acc1,
+                );
+            }
+            i += 16;
+        }
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n.
+            unsafe {
+                acc0 = _mm256_fmadd_ps(load_f16x8(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+            }
+            i += 8;
+        }
+        let mut s = hsum(_mm256_add_ps(acc0, acc1));
+        for j in i..n {
+            s += a[j].to_f32() * b[j];
+        }
+        s
+    }
+
+    /// # Safety
+    /// CPU has AVX2+FMA+F16C; `y.len() == x.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
+        let n = y.len();
+        let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+        let va = _mm256_set1_ps(a);
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n for both slices (equal lengths).
+            unsafe {
+                let r = _mm256_fmadd_ps(va, _mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i)));
+                _mm256_storeu_ps(py.add(i), r);
+            }
+            i += 8;
+        }
+        for j in i..n {
+            y[j] += a * x[j];
+        }
+    }
+
+    /// # Safety
+    /// CPU has AVX2+FMA+F16C; `y.len() == x.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn axpy_f16(y: &mut [f32], a: f32, x: &[f16]) {
+        let n = y.len();
+        let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+        let va = _mm256_set1_ps(a);
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n for both slices (equal lengths).
+            unsafe {
+                let r = _mm256_fmadd_ps(va, load_f16x8(px.add(i)), _mm256_loadu_ps(py.add(i)));
+                _mm256_storeu_ps(py.add(i), r);
+            }
+            i += 8;
+        }
+        for j in i..n {
+            y[j] += a * x[j].to_f32();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn close(a: f32, b: f32, tol: f32) -> bool {
+        (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+    }
+
+    proptest! {
+        #[test]
+        fn dots_match_scalar(v in proptest::collection::vec((-4.0f32..4.0, -4.0f32..4.0), 0..70)) {
+            let a: Vec<f32> = v.iter().map(|p| p.0).collect();
+            let b: Vec<f32> = v.iter().map(|p| p.1).collect();
+            let ah: Vec<f16> = a.iter().map(|&x| f16::from_f32(x)).collect();
+            prop_assert!(close(dot_f32(&a, &b), scalar::dot_f32(&a, &b), 1e-5));
+            prop_assert!(close(dot_f16_f32(&ah, &b), scalar::dot_f16_f32(&ah, &b), 1e-5));
+        }
+
+        #[test]
+        fn axpys_match_scalar(v in proptest::collection::vec((-4.0f32..4.0, -4.0f32..4.0), 0..70), a in -2.0f32..2.0) {
+            let x: Vec<f32> = v.iter().map(|p| p.0).collect();
+            let y0: Vec<f32> = v.iter().map(|p| p.1).collect();
+            let xh: Vec<f16> = x.iter().map(|&e| f16::from_f32(e)).collect();
+            let (mut y1, mut y2) = (y0.clone(), y0.clone());
+            axpy_f32(&mut y1, a, &x);
+            scalar::axpy_f32(&mut y2, a, &x);
+            for (p, q) in y1.iter().zip(&y2) { prop_assert!(close(*p, *q, 1e-6)); }
+            let (mut y1, mut y2) = (y0.clone(), y0);
+            axpy_f16(&mut y1, a, &xh);
+            scalar::axpy_f16(&mut y2, a, &xh);
+            for (p, q) in y1.iter().zip(&y2) { prop_assert!(close(*p, *q, 1e-6)); }
+        }
+    }
+}
