@@ -1,0 +1,191 @@
+//! `y = x · Wᵀ` for a weight matrix in GGUF layout (`n_rows` rows of `n_cols` elements in whole
+//! blocks), multi-threaded over output rows with dynamic chunking.
+//!
+//! Activations (`m × K` f32) are first converted once per call to the weight type's activation
+//! format (Q8_0 / Q8_1 / Q8_K, or f32 for float weights), into a per-thread scratch buffer that
+//! is reused across calls (no allocation in the token loop once warm). Then:
+//! - `m == 1` (decode, GEMV): each thread takes chunks of rows and calls the dot kernel per row;
+//! - `m > 1` (prompt, GEMM): each thread takes chunks of rows and, for each tile of
+//!   [`MAX_COLS`] tokens, runs every row of the chunk against the tile, so each unpacked weight
+//!   block is reused across the tile's tokens while the chunk's rows stay in L1.
+
+use std::cell::RefCell;
+
+use crate::dispatch::{kernels, ActFormat, Kernels, MAX_COLS};
+use crate::pool::ThreadPool;
+use crate::shared::SharedMut;
+use crate::{GgmlType, KernelError};
+
+/// A weight matrix borrowed in place (e.g. from the mmapped file): `n_rows` output features, each
+/// a row of `n_cols` input features (GGUF `ne[0] = n_cols`, `ne[1] = n_rows`).
+#[derive(Clone, Copy, Debug)]
+pub struct Matrix<'a> {
+    ty: GgmlType,
+    n_rows: usize,
+    n_cols: usize,
+    row_bytes: usize,
+    data: &'a [u8],
+}
+
+impl<'a> Matrix<'a> {
+    /// Check the type is supported, `n_cols` is whole blocks and `data` is exactly the matrix.
+    pub fn new(
+        ty: GgmlType,
+        n_rows: usize,
+        n_cols: usize,
+        data: &'a [u8],
+    ) -> Result<Self, KernelError> {
+        if !crate::supported(ty) {
+            return Err(KernelError::UnsupportedMatrixType(ty));
+        }
+        let block = ty.block_size() as usize;
+        if n_cols % block != 0 {
+            return Err(KernelError::BadColumns { ty, n_cols, block });
+        }
+        let row_bytes = (n_cols / block)
+            .checked_mul(ty.type_size() as usize)
+            .ok_or(KernelError::Overflow { ty, n_rows, n_cols })?;
+        let expected =
+            row_bytes
+                .checked_mul(n_rows)
+                .ok_or(KernelError::Overflow { ty, n_rows, n_cols })?;
+        if data.len() != expected {
+            return Err(KernelError::BadDataLength {
+                ty,
+                n_rows,
+                n_cols,
+                expected,
+                got: data.len(),
+            });
+        }
+        Ok(Self {
+            ty,
+            n_rows,
+            n_cols,
+            row_bytes,
+            data,
+        })
+    }
+    pub fn ty(&self) -> GgmlType {
+        self.ty
+    }
+    /// Output features (N).
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+    /// Input features (K).
+    pub fn n_cols(&self) -> usize {
+        self.n_cols
+    }
+    /// Bytes per row.
+    pub fn row_bytes(&self) -> usize {
+        self.row_bytes
+    }
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+    /// The bytes of row `r`.
+    pub fn row(&self, r: usize) -> &'a [u8] {
+        &self.data[r * self.row_bytes..(r + 1) * self.row_bytes]
+    }
+}
+
+thread_local! {
+    /// Converted activations of the current call, reused across calls on the same thread.
+    static ACT_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `y = x · Wᵀ`: `x` is `m × K` row-major, `y` is `m × N` row-major. Uses the process-wide
+/// kernel table ([`kernels`]).
+pub fn matmul(pool: &ThreadPool, w: &Matrix<'_>, x: &[f32], m: usize, y: &mut [f32]) {
+    matmul_with(kernels(), pool, w, x, m, y)
+}
+
+/// [`matmul`] with an explicit kernel table (tests compare tables).
+pub fn matmul_with(
+    k: &Kernels,
+    pool: &ThreadPool,
+    w: &Matrix<'_>,
+    x: &[f32],
+    m: usize,
+    y: &mut [f32],
+) {
+    let (n, kk) = (w.n_rows, w.n_cols);
+    assert_eq!(x.len(), m * kk, "x must be m × K = {m} × {kk}");
+    assert_eq!(y.len(), m * n, "y must be m × N = {m} × {n}");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let dot = *k
+        .dot(w.ty)
+        .expect("Matrix::new only accepts supported types");
+    let act_row = dot.act.row_bytes(kk);
+    ACT_SCRATCH.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        let need = act_row * m;
+        if buf.len() < need {
+            buf.resize(need, 0);
+        }
+        let act = &mut buf[..need];
+        quantize_rows(k, pool, dot.act, x, kk, m, act_row, act);
+        let act: &[u8] = act;
+        let out = SharedMut::new(y);
+        if m == 1 {
+            let chunk = (n / (pool.n_threads() * 16)).clamp(8, 256);
+            pool.parallel_for(n, chunk, |rows| {
+                let mut o = [0f32; 1];
+                for r in rows {
+                    (dot.f)(w.row(r), act, act_row, &mut o);
+                    // SAFETY: row `r` belongs to this range only, and ranges are disjoint.
+                    unsafe { out.write(r, o[0]) };
+                }
+            });
+        } else {
+            let chunk = (n / (pool.n_threads() * 8)).clamp(4, 16);
+            pool.parallel_for(n, chunk, |rows| {
+                let mut o = [0f32; MAX_COLS];
+                let mut t0 = 0;
+                while t0 < m {
+                    let nt = (m - t0).min(MAX_COLS);
+                    let a = &act[t0 * act_row..];
+                    for r in rows.clone() {
+                        (dot.f)(w.row(r), a, act_row, &mut o[..nt]);
+                        for (t, &v) in o[..nt].iter().enumerate() {
+                            // SAFETY: column `r` of every token row belongs to this range only.
+                            unsafe { out.write((t0 + t) * n + r, v) };
+                        }
+                    }
+                    t0 += nt;
+                }
+            });
+        }
+    });
+}
+
+/// Convert `m` rows of `k` activations into `act` (`m × act_row` bytes), in parallel for large m.
+#[allow(clippy::too_many_arguments)]
+fn quantize_rows(
+    kern: &Kernels,
+    pool: &ThreadPool,
+    fmt: ActFormat,
+    x: &[f32],
+    k: usize,
+    m: usize,
+    act_row: usize,
+    act: &mut [u8],
+) {
+    if m < 4 || pool.n_threads() == 1 {
+        for (xr, ar) in x.chunks_exact(k).zip(act.chunks_exact_mut(act_row)) {
+            kern.quantize(fmt, xr, ar);
+        }
+        return;
+    }
+    let shared = SharedMut::new(act);
+    pool.parallel_for(m, 4, |rows| {
+        for t in rows {
+            // SAFETY: token row `t` belongs to this range only.
+            let ar = unsafe { shared.slice_mut(t * act_row..(t + 1) * act_row) };
+            kern.quantize(fmt, &x[t * k..(t + 1) * k], ar);
+        }
+    });
+}

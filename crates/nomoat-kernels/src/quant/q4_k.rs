@@ -1,0 +1,86 @@
+//! Q4_K: 256 elements in 8 sub-blocks of 32, `x = d·sc_s·q − dmin·m_s`, q ∈ [0, 15], 6-bit scales
+//! and mins packed in 12 bytes (performance.md §1.3).
+
+use super::{f16_le, BlockQ8K, RawBlock, WeightBlock, QK_K};
+
+/// `f16 d; f16 dmin; u8 scales[12]; u8 qs[128]` (144 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ4K {
+    pub d: [u8; 2],
+    pub dmin: [u8; 2],
+    pub scales: [u8; 12],
+    pub qs: [u8; 128],
+}
+const _: () = assert!(std::mem::size_of::<BlockQ4K>() == 144);
+
+// SAFETY: repr(C), byte-array fields only.
+unsafe impl RawBlock for BlockQ4K {
+    const QK: usize = QK_K;
+    fn zeroed() -> Self {
+        Self {
+            d: [0; 2],
+            dmin: [0; 2],
+            scales: [0; 12],
+            qs: [0; 128],
+        }
+    }
+}
+
+/// ggml's `get_scale_min_k4`: the 6-bit scale and min of sub-block `s` (0..8), shared with Q5_K.
+#[inline]
+pub fn scale_min_k4(s: usize, q: &[u8; 12]) -> (u8, u8) {
+    if s < 4 {
+        (q[s] & 63, q[s + 4] & 63)
+    } else {
+        (
+            (q[s + 4] & 0xF) | ((q[s - 4] >> 6) << 4),
+            (q[s + 4] >> 4) | ((q[s] >> 6) << 4),
+        )
+    }
+}
+
+impl BlockQ4K {
+    /// The 256 unsigned quants in element order, in [0, 15].
+    pub fn quants(&self) -> [u8; QK_K] {
+        let mut q = [0u8; QK_K];
+        for c in 0..4 {
+            for l in 0..32 {
+                q[64 * c + l] = self.qs[32 * c + l] & 0xF;
+                q[64 * c + 32 + l] = self.qs[32 * c + l] >> 4;
+            }
+        }
+        q
+    }
+}
+
+impl WeightBlock for BlockQ4K {
+    type Act = BlockQ8K;
+    fn dequantize(&self, out: &mut [f32]) {
+        let (d, dmin) = (f16_le(self.d), f16_le(self.dmin));
+        let q = self.quants();
+        for s in 0..8 {
+            let (sc, m) = scale_min_k4(s, &self.scales);
+            let (d1, m1) = (d * sc as f32, dmin * m as f32);
+            for i in 32 * s..32 * s + 32 {
+                out[i] = d1 * q[i] as f32 - m1;
+            }
+        }
+    }
+    fn dot(w: &[Self], a: &[BlockQ8K]) -> f32 {
+        assert_eq!(w.len(), a.len());
+        let mut sum = 0.0f32;
+        for (x, y) in w.iter().zip(a) {
+            let q = x.quants();
+            let (mut sumi, mut summ) = (0i32, 0i32);
+            for s in 0..8 {
+                let (sc, m) = scale_min_k4(s, &x.scales);
+                let dot: i32 = (32 * s..32 * s + 32).map(|i| q[i] as i32 * y.q(i)).sum();
+                sumi += sc as i32 * dot;
+                summ += m as i32 * (y.bsum(2 * s) + y.bsum(2 * s + 1));
+            }
+            sum += y.d() * (f16_le(x.d) * sumi as f32 - f16_le(x.dmin) * summ as f32);
+        }
+        sum
+    }
+}

@@ -1,0 +1,64 @@
+//! Q5_0: 32 elements, `f16 d; u8 qh[4]; u8 qs[16]`; `q = nibble + 16·bit`, `y = d·(q−16)`.
+
+use super::{f16_le, BlockQ8_0, RawBlock, WeightBlock};
+
+/// `f16 d; u8 qh[4] (u32 LE, bit j = 5th bit of element j); u8 qs[16]` (22 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ5_0 {
+    pub d: [u8; 2],
+    pub qh: [u8; 4],
+    pub qs: [u8; 16],
+}
+const _: () = assert!(std::mem::size_of::<BlockQ5_0>() == 22);
+
+// SAFETY: repr(C), byte-array fields only.
+unsafe impl RawBlock for BlockQ5_0 {
+    const QK: usize = 32;
+    fn zeroed() -> Self {
+        Self {
+            d: [0; 2],
+            qh: [0; 4],
+            qs: [0; 16],
+        }
+    }
+}
+
+impl BlockQ5_0 {
+    /// The 32 signed quants in element order, in [−16, 15].
+    pub fn quants(&self) -> [i8; 32] {
+        let qh = u32::from_le_bytes(self.qh);
+        let mut q = [0i8; 32];
+        for j in 0..16 {
+            let h0 = ((qh >> j) & 1) as u8;
+            let h1 = ((qh >> (j + 16)) & 1) as u8;
+            q[j] = ((self.qs[j] & 0xF) | (h0 << 4)) as i8 - 16;
+            q[j + 16] = ((self.qs[j] >> 4) | (h1 << 4)) as i8 - 16;
+        }
+        q
+    }
+}
+
+impl WeightBlock for BlockQ5_0 {
+    type Act = BlockQ8_0;
+    fn dequantize(&self, out: &mut [f32]) {
+        let d = f16_le(self.d);
+        for (o, q) in out[..32].iter_mut().zip(self.quants()) {
+            *o = d * q as f32;
+        }
+    }
+    fn dot(w: &[Self], a: &[BlockQ8_0]) -> f32 {
+        assert_eq!(w.len(), a.len());
+        let mut sum = 0.0f32;
+        for (x, y) in w.iter().zip(a) {
+            let sumi: i32 = x
+                .quants()
+                .iter()
+                .zip(&y.qs)
+                .map(|(&p, &q)| p as i32 * (q as i8 as i32))
+                .sum();
+            sum += sumi as f32 * (f16_le(x.d) * f16_le(y.d));
+        }
+        sum
+    }
+}

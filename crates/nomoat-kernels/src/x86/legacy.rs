@@ -1,0 +1,222 @@
+//! AVX2 dot kernels for the 32-element formats: Q4_0, Q5_0, Q8_0, IQ4_NL (× Q8_0, signed, via the
+//! `sign` trick) and Q4_1, Q5_1 (× Q8_1, unsigned quants plus the `m·s` term). Each kernel runs
+//! one weight row against N activation rows, unpacking every weight block once for all N.
+
+use std::arch::x86_64::*;
+
+use super::common::*;
+use crate::quant::iq4_nl::KVALUES;
+
+const Q8_0_BYTES: usize = 34;
+const Q8_1_BYTES: usize = 36;
+
+/// A format whose blocks unpack to 32 signed quants and a scale.
+trait Signed {
+    const WB: usize;
+    /// # Safety
+    /// `p` points at a whole block; AVX2+FMA+F16C are available.
+    unsafe fn unpack(p: *const u8) -> (__m256i, f32);
+}
+
+/// A format whose blocks unpack to 32 unsigned quants, a scale d and an offset m.
+trait Unsigned {
+    const WB: usize;
+    /// # Safety
+    /// `p` points at a whole block; AVX2+FMA+F16C are available.
+    unsafe fn unpack(p: *const u8) -> (__m256i, f32, f32);
+}
+
+macro_rules! impl_unpack {
+    ($ty:ident, $tr:ident, $wb:expr, $f:ident, $ret:ty) => {
+        struct $ty;
+        impl $tr for $ty {
+            const WB: usize = $wb;
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            unsafe fn unpack(p: *const u8) -> $ret {
+                // SAFETY: forwarded contract.
+                unsafe { $f(p) }
+            }
+        }
+    };
+}
+impl_unpack!(Q4_0, Signed, 18, unpack_q4_0, (__m256i, f32));
+impl_unpack!(Q5_0, Signed, 22, unpack_q5_0, (__m256i, f32));
+impl_unpack!(Q8_0, Signed, 34, unpack_q8_0, (__m256i, f32));
+impl_unpack!(Iq4Nl, Signed, 18, unpack_iq4_nl, (__m256i, f32));
+impl_unpack!(Q4_1, Unsigned, 20, unpack_q4_1, (__m256i, f32, f32));
+impl_unpack!(Q5_1, Unsigned, 24, unpack_q5_1, (__m256i, f32, f32));
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack_q4_0(p: *const u8) -> (__m256i, f32) {
+    // SAFETY: caller passes a whole 18-byte block.
+    unsafe {
+        let q = nibbles_32(load128(p.add(2)));
+        (_mm256_sub_epi8(q, _mm256_set1_epi8(8)), load_f16(p))
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack_q5_0(p: *const u8) -> (__m256i, f32) {
+    // SAFETY: caller passes a whole 22-byte block.
+    unsafe {
+        let qh = u32::from_le_bytes([*p.add(2), *p.add(3), *p.add(4), *p.add(5)]);
+        let lo = nibbles_32(load128(p.add(6)));
+        // Elements without the 5th bit are nibble − 16 (set the top 4 bits), the others nibble.
+        let hi = _mm256_andnot_si256(bytes_from_bits_32(qh), _mm256_set1_epi8(0xF0u8 as i8));
+        (_mm256_or_si256(lo, hi), load_f16(p))
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack_q8_0(p: *const u8) -> (__m256i, f32) {
+    // SAFETY: caller passes a whole 34-byte block.
+    unsafe { (load256(p.add(2)), load_f16(p)) }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack_iq4_nl(p: *const u8) -> (__m256i, f32) {
+    // SAFETY: caller passes a whole 18-byte block; KVALUES is 16 bytes.
+    unsafe {
+        let table = _mm256_broadcastsi128_si256(load128(KVALUES.as_ptr().cast()));
+        let q = _mm256_shuffle_epi8(table, nibbles_32(load128(p.add(2))));
+        (q, load_f16(p))
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack_q4_1(p: *const u8) -> (__m256i, f32, f32) {
+    // SAFETY: caller passes a whole 20-byte block.
+    unsafe {
+        (
+            nibbles_32(load128(p.add(4))),
+            load_f16(p),
+            load_f16(p.add(2)),
+        )
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack_q5_1(p: *const u8) -> (__m256i, f32, f32) {
+    // SAFETY: caller passes a whole 24-byte block.
+    unsafe {
+        let qh = u32::from_le_bytes([*p.add(4), *p.add(5), *p.add(6), *p.add(7)]);
+        let lo = nibbles_32(load128(p.add(8)));
+        let hi = _mm256_and_si256(bytes_from_bits_32(qh), _mm256_set1_epi8(0x10));
+        (_mm256_or_si256(lo, hi), load_f16(p), load_f16(p.add(2)))
+    }
+}
+
+/// Σ over blocks of d_x·d_y·Σ x·y for signed weights against Q8_0 rows.
+///
+/// # Safety
+/// `w` holds `nb` blocks of `wb` bytes, `a` holds `N` rows of `nb` Q8_0 blocks `stride` apart.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_signed<U: Signed, const N: usize>(
+    nb: usize,
+    w: *const u8,
+    a: *const u8,
+    stride: usize,
+    out: &mut [f32],
+) {
+    let mut acc = [_mm256_setzero_ps(); N];
+    for ib in 0..nb {
+        // SAFETY: block ib is inside w and inside every activation row (caller's contract).
+        unsafe {
+            let (qx, dx) = U::unpack(w.add(ib * U::WB));
+            let ax = _mm256_sign_epi8(qx, qx);
+            for (t, acc) in acc.iter_mut().enumerate() {
+                let ap = a.add(t * stride + ib * Q8_0_BYTES);
+                let d = _mm256_set1_ps(dx * load_f16(ap));
+                let p = dot_i8(ax, qx, load256(ap.add(2)));
+                *acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), *acc);
+            }
+        }
+    }
+    for t in 0..N {
+        out[t] = hsum(acc[t]);
+    }
+}
+
+/// Σ over blocks of d_x·d_y·Σ q·y + m_x·s_y for unsigned weights against Q8_1 rows.
+///
+/// # Safety
+/// As [`dot_signed`] with Q8_1 activation blocks.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_unsigned<U: Unsigned, const N: usize>(
+    nb: usize,
+    w: *const u8,
+    a: *const u8,
+    stride: usize,
+    out: &mut [f32],
+) {
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut summ = [0f32; N];
+    for ib in 0..nb {
+        // SAFETY: block ib is inside w and inside every activation row (caller's contract).
+        unsafe {
+            let (qx, dx, mx) = U::unpack(w.add(ib * U::WB));
+            for t in 0..N {
+                let ap = a.add(t * stride + ib * Q8_1_BYTES);
+                let d = _mm256_set1_ps(dx * load_f16(ap));
+                summ[t] += mx * load_f16(ap.add(2));
+                let p = dot_u8_i8(qx, load256(ap.add(4)));
+                acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
+            }
+        }
+    }
+    for t in 0..N {
+        out[t] = hsum(acc[t]) + summ[t];
+    }
+}
+
+macro_rules! signed_kernel {
+    ($name:ident, $u:ident) => {
+        pub fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
+            let nb = check(w, <$u as Signed>::WB, a, Q8_0_BYTES, stride, out.len());
+            let (wp, ap) = (w.as_ptr(), a.as_ptr());
+            // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
+            unsafe {
+                match out.len() {
+                    1 => dot_signed::<$u, 1>(nb, wp, ap, stride, out),
+                    2 => dot_signed::<$u, 2>(nb, wp, ap, stride, out),
+                    3 => dot_signed::<$u, 3>(nb, wp, ap, stride, out),
+                    _ => dot_signed::<$u, 4>(nb, wp, ap, stride, out),
+                }
+            }
+        }
+    };
+}
+
+macro_rules! unsigned_kernel {
+    ($name:ident, $u:ident) => {
+        pub fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
+            let nb = check(w, <$u as Unsigned>::WB, a, Q8_1_BYTES, stride, out.len());
+            let (wp, ap) = (w.as_ptr(), a.as_ptr());
+            // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
+            unsafe {
+                match out.len() {
+                    1 => dot_unsigned::<$u, 1>(nb, wp, ap, stride, out),
+                    2 => dot_unsigned::<$u, 2>(nb, wp, ap, stride, out),
+                    3 => dot_unsigned::<$u, 3>(nb, wp, ap, stride, out),
+                    _ => dot_unsigned::<$u, 4>(nb, wp, ap, stride, out),
+                }
+            }
+        }
+    };
+}
+
+signed_kernel!(dot_q4_0, Q4_0);
+signed_kernel!(dot_q5_0, Q5_0);
+signed_kernel!(dot_q8_0, Q8_0);
+signed_kernel!(dot_iq4_nl, Iq4Nl);
+unsigned_kernel!(dot_q4_1, Q4_1);
+unsigned_kernel!(dot_q5_1, Q5_1);
