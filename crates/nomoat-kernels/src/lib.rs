@@ -19,6 +19,7 @@
 pub mod dispatch;
 pub mod error;
 pub mod matmul;
+pub mod ops;
 pub mod pool;
 pub mod quant;
 mod shared;
