@@ -23,7 +23,7 @@ const MIN_KV_BYTES: u64 = 8 + 1 + 4 + 1;
 const MIN_TENSOR_INFO_BYTES: u64 = 8 + 1 + 4 + 8 + 4 + 8;
 /// Never pre-reserve more than this many bytes from a count read in the file; vectors grow as
 /// elements are actually decoded.
-const MAX_PREALLOC_BYTES: u64 = 1 << 16;
+const MAX_PREALLOC_BYTES: u64 = 1 << 14;
 
 /// Element capacity to reserve for `count` items of `elem_size` bytes each.
 fn prealloc(count: u64, elem_size: usize) -> usize {
