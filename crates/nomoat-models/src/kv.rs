@@ -1,0 +1,488 @@
+//! Paged KV cache: a fixed pool of blocks of `block_size` token slots per layer, per-sequence block
+//! tables, and reference-counted blocks so sequences can share the blocks of a common prompt
+//! prefix.
+//!
+//! Memory is `n_blocks × block_bytes()`, allocated once by [`KvCache::new`]; running out of blocks is
+//! an error ([`KvError::OutOfBlocks`]), never a panic or a reallocation.
+//!
+//! Layout of one layer's K (and V) storage, the one the attention op reads:
+//! `[n_blocks][n_kv_head][block_size][head_dim]`.
+//!
+//! Sharing: [`KvCache::fork_prefix`] and [`KvCache::attach_blocks`] make several sequences (and the
+//! server's prefix cache, through [`KvCache::retain_block`]) reference the same blocks. A block is
+//! written only through a sequence that holds the sole reference: before a write lands in a shared
+//! block it is copied (copy-on-write), so a shared block is effectively immutable.
+//!
+//! Gemma 3's sliding-window layers store every position like the global ones (simplest; the window
+//! is applied by the attention mask), so their memory is not reclaimed early.
+
+use half::f16;
+use nomoat_kernels::ops::{KvBlocks, KvDtype, KvPool};
+
+use crate::ModelConfig;
+
+/// A sequence in the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeqId(pub u32);
+
+/// A block of the pool (index into every layer's storage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockId(pub u32);
+
+/// Cache errors: all recoverable by the caller (evict, wait, shorten).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    #[error("out of KV cache blocks: {needed} needed, {free} free")]
+    OutOfBlocks { needed: usize, free: usize },
+    #[error("unknown sequence {0:?}")]
+    UnknownSeq(SeqId),
+    #[error("unknown or free block {0:?}")]
+    BadBlock(BlockId),
+    #[error("sequence {seq:?} has {len} tokens, cannot {what} {n}")]
+    BadLength {
+        seq: SeqId,
+        len: usize,
+        what: &'static str,
+        n: usize,
+    },
+    #[error("sequence {0:?} must be empty")]
+    NotEmpty(SeqId),
+    #[error("KV cache of {what} does not fit in memory")]
+    TooLarge { what: String },
+    #[error("bad KV cache geometry: {0}")]
+    BadGeometry(String),
+}
+
+enum Store {
+    F16(Vec<f16>),
+    F32(Vec<f32>),
+}
+
+impl Store {
+    fn pool(&self) -> KvPool<'_> {
+        match self {
+            Store::F16(v) => KvPool::F16(v),
+            Store::F32(v) => KvPool::F32(v),
+        }
+    }
+
+    fn write(&mut self, at: usize, src: &[f32]) {
+        match self {
+            Store::F16(v) => {
+                for (d, &s) in v[at..at + src.len()].iter_mut().zip(src) {
+                    *d = f16::from_f32(s);
+                }
+            }
+            Store::F32(v) => v[at..at + src.len()].copy_from_slice(src),
+        }
+    }
+
+    fn copy_within(&mut self, from: usize, to: usize, len: usize) {
+        match self {
+            Store::F16(v) => v.copy_within(from..from + len, to),
+            Store::F32(v) => v.copy_within(from..from + len, to),
+        }
+    }
+}
+
+fn alloc_store(dtype: KvDtype, n: usize, what: &str) -> Result<Store, KvError> {
+    let too_large = || KvError::TooLarge {
+        what: what.to_owned(),
+    };
+    Ok(match dtype {
+        KvDtype::F16 => {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| too_large())?;
+            v.resize(n, f16::ZERO);
+            Store::F16(v)
+        }
+        KvDtype::F32 => {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| too_large())?;
+            v.resize(n, 0.0);
+            Store::F32(v)
+        }
+    })
+}
+
+#[derive(Clone, Debug, Default)]
+struct Seq {
+    blocks: Vec<u32>,
+    len: usize,
+}
+
+/// The paged KV cache of one model. See the module docs.
+pub struct KvCache {
+    n_layer: usize,
+    n_kv_head: usize,
+    head_dim_k: usize,
+    head_dim_v: usize,
+    block_size: usize,
+    n_blocks: usize,
+    dtype: KvDtype,
+    k: Vec<Store>,
+    v: Vec<Store>,
+    refs: Vec<u32>,
+    free: Vec<u32>,
+    seqs: Vec<Option<Seq>>,
+}
+
+impl std::fmt::Debug for KvCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvCache")
+            .field("n_blocks", &self.n_blocks)
+            .field("block_size", &self.block_size)
+            .field("free", &self.free.len())
+            .field("dtype", &self.dtype)
+            .finish()
+    }
+}
+
+impl KvCache {
+    /// A cache of `n_blocks` blocks of `block_size` tokens for every layer of `cfg`, allocated now.
+    pub fn new(
+        cfg: &ModelConfig,
+        n_blocks: usize,
+        block_size: usize,
+        dtype: KvDtype,
+    ) -> Result<KvCache, KvError> {
+        if n_blocks == 0 || block_size == 0 || n_blocks > u32::MAX as usize {
+            return Err(KvError::BadGeometry(format!(
+                "{n_blocks} blocks of {block_size} tokens"
+            )));
+        }
+        let per_layer = |hd: usize| {
+            n_blocks
+                .checked_mul(block_size)
+                .and_then(|x| x.checked_mul(cfg.n_head_kv))
+                .and_then(|x| x.checked_mul(hd))
+                .ok_or_else(|| KvError::TooLarge {
+                    what: format!("{n_blocks} blocks × {block_size} tokens"),
+                })
+        };
+        let (nk, nv) = (per_layer(cfg.head_dim_k)?, per_layer(cfg.head_dim_v)?);
+        let what = format!(
+            "{n_blocks} blocks × {block_size} tokens × {} layers",
+            cfg.n_layer
+        );
+        let mut k = Vec::with_capacity(cfg.n_layer);
+        let mut v = Vec::with_capacity(cfg.n_layer);
+        for _ in 0..cfg.n_layer {
+            k.push(alloc_store(dtype, nk, &what)?);
+            v.push(alloc_store(dtype, nv, &what)?);
+        }
+        Ok(KvCache {
+            n_layer: cfg.n_layer,
+            n_kv_head: cfg.n_head_kv,
+            head_dim_k: cfg.head_dim_k,
+            head_dim_v: cfg.head_dim_v,
+            block_size,
+            n_blocks,
+            dtype,
+            k,
+            v,
+            refs: vec![0; n_blocks],
+            // Pop from the end: hand out low block ids first.
+            free: (0..n_blocks as u32).rev().collect(),
+            seqs: Vec::new(),
+        })
+    }
+
+    /// Bytes of one block across all layers, K and V.
+    pub fn block_bytes(&self) -> usize {
+        let elem = match self.dtype {
+            KvDtype::F16 => 2,
+            KvDtype::F32 => 4,
+        };
+        self.n_layer * self.block_size * self.n_kv_head * (self.head_dim_k + self.head_dim_v) * elem
+    }
+
+    /// Total bytes of the cache.
+    pub fn total_bytes(&self) -> usize {
+        self.block_bytes() * self.n_blocks
+    }
+
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+    pub fn n_blocks(&self) -> usize {
+        self.n_blocks
+    }
+    pub fn n_free_blocks(&self) -> usize {
+        self.free.len()
+    }
+    pub fn dtype(&self) -> KvDtype {
+        self.dtype
+    }
+
+    /// A new, empty sequence.
+    pub fn alloc_seq(&mut self) -> SeqId {
+        if let Some(i) = self.seqs.iter().position(Option::is_none) {
+            self.seqs[i] = Some(Seq::default());
+            return SeqId(i as u32);
+        }
+        self.seqs.push(Some(Seq::default()));
+        SeqId(self.seqs.len() as u32 - 1)
+    }
+
+    fn seq(&self, s: SeqId) -> Result<&Seq, KvError> {
+        self.seqs
+            .get(s.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(KvError::UnknownSeq(s))
+    }
+
+    fn seq_mut(&mut self, s: SeqId) -> Result<&mut Seq, KvError> {
+        self.seqs
+            .get_mut(s.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(KvError::UnknownSeq(s))
+    }
+
+    fn release(&mut self, b: u32) {
+        let r = &mut self.refs[b as usize];
+        *r -= 1;
+        if *r == 0 {
+            self.free.push(b);
+        }
+    }
+
+    fn take_block(&mut self) -> Result<u32, KvError> {
+        let b = self
+            .free
+            .pop()
+            .ok_or(KvError::OutOfBlocks { needed: 1, free: 0 })?;
+        self.refs[b as usize] = 1;
+        Ok(b)
+    }
+
+    /// Frees a sequence; its blocks return to the pool once nothing else references them.
+    pub fn free_seq(&mut self, s: SeqId) -> Result<(), KvError> {
+        let seq = self.seq(s)?.clone();
+        for &b in &seq.blocks {
+            self.release(b);
+        }
+        self.seqs[s.0 as usize] = None;
+        Ok(())
+    }
+
+    /// Tokens stored for `s` (0 for an unknown sequence).
+    pub fn seq_len(&self, s: SeqId) -> usize {
+        self.seq(s).map_or(0, |q| q.len)
+    }
+
+    /// The blocks of `s`, in order (block `i` holds positions `i·block_size ..`).
+    pub fn seq_blocks(&self, s: SeqId) -> Result<Vec<BlockId>, KvError> {
+        Ok(self.seq(s)?.blocks.iter().map(|&b| BlockId(b)).collect())
+    }
+
+    /// The block table of `s` as raw ids (for the attention op).
+    pub fn block_table(&self, s: SeqId) -> Result<&[u32], KvError> {
+        Ok(&self.seq(s)?.blocks)
+    }
+
+    /// Keeps `s`'s first `len` tokens and drops the rest (blocks no longer needed are released).
+    pub fn truncate(&mut self, s: SeqId, len: usize) -> Result<(), KvError> {
+        let bs = self.block_size;
+        let seq = self.seq_mut(s)?;
+        if len > seq.len {
+            return Err(KvError::BadLength {
+                seq: s,
+                len: seq.len,
+                what: "truncate to",
+                n: len,
+            });
+        }
+        let keep = len.div_ceil(bs);
+        let dropped: Vec<u32> = seq.blocks.drain(keep..).collect();
+        seq.len = len;
+        for b in dropped {
+            self.release(b);
+        }
+        Ok(())
+    }
+
+    /// Makes the empty sequence `dst` start with the first `n_tokens` tokens of `src`, sharing
+    /// its blocks (no copy; a later write into a shared partial block copies it first).
+    pub fn fork_prefix(&mut self, src: SeqId, dst: SeqId, n_tokens: usize) -> Result<(), KvError> {
+        let s = self.seq(src)?;
+        if n_tokens > s.len {
+            return Err(KvError::BadLength {
+                seq: src,
+                len: s.len,
+                what: "fork a prefix of",
+                n: n_tokens,
+            });
+        }
+        let blocks: Vec<BlockId> = s.blocks[..n_tokens.div_ceil(self.block_size)]
+            .iter()
+            .map(|&b| BlockId(b))
+            .collect();
+        self.attach_blocks(dst, &blocks, n_tokens)
+    }
+
+    /// Makes the empty sequence `s` hold `n_tokens` tokens stored in `blocks` (e.g. a cached
+    /// prompt prefix), taking a reference on each. `blocks` must cover exactly `n_tokens`.
+    pub fn attach_blocks(
+        &mut self,
+        s: SeqId,
+        blocks: &[BlockId],
+        n_tokens: usize,
+    ) -> Result<(), KvError> {
+        if self.seq(s)?.len != 0 || !self.seq(s)?.blocks.is_empty() {
+            return Err(KvError::NotEmpty(s));
+        }
+        if blocks.len() != n_tokens.div_ceil(self.block_size) {
+            return Err(KvError::BadLength {
+                seq: s,
+                len: blocks.len() * self.block_size,
+                what: "attach",
+                n: n_tokens,
+            });
+        }
+        for b in blocks {
+            if self.refs.get(b.0 as usize).copied().unwrap_or(0) == 0 {
+                return Err(KvError::BadBlock(*b));
+            }
+        }
+        for b in blocks {
+            self.refs[b.0 as usize] += 1;
+        }
+        let seq = self.seq_mut(s)?;
+        seq.blocks = blocks.iter().map(|b| b.0).collect();
+        seq.len = n_tokens;
+        Ok(())
+    }
+
+    /// Takes an extra reference on a live block (a prefix cache keeping it after its sequences end).
+    pub fn retain_block(&mut self, b: BlockId) -> Result<(), KvError> {
+        match self.refs.get_mut(b.0 as usize) {
+            Some(r) if *r > 0 => {
+                *r += 1;
+                Ok(())
+            }
+            _ => Err(KvError::BadBlock(b)),
+        }
+    }
+
+    /// Drops a reference taken with [`KvCache::retain_block`].
+    pub fn release_block(&mut self, b: BlockId) -> Result<(), KvError> {
+        match self.refs.get(b.0 as usize) {
+            Some(&r) if r > 0 => {
+                self.release(b.0);
+                Ok(())
+            }
+            _ => Err(KvError::BadBlock(b)),
+        }
+    }
+
+    /// References held on a block (0 = free).
+    pub fn block_refs(&self, b: BlockId) -> u32 {
+        self.refs.get(b.0 as usize).copied().unwrap_or(0)
+    }
+
+    /// Fresh blocks `s` needs to append `n_new` tokens (including a copy of a shared last block).
+    pub fn blocks_needed(&self, s: SeqId, n_new: usize) -> Result<usize, KvError> {
+        let seq = self.seq(s)?;
+        if n_new == 0 {
+            return Ok(0);
+        }
+        let have = seq.blocks.len();
+        let need = (seq.len + n_new).div_ceil(self.block_size);
+        let cow = usize::from(seq.len % self.block_size != 0 && self.last_shared(seq));
+        Ok(need.saturating_sub(have) + cow)
+    }
+
+    fn last_shared(&self, seq: &Seq) -> bool {
+        let slot = seq.len / self.block_size;
+        seq.blocks
+            .get(slot)
+            .is_some_and(|&b| self.refs[b as usize] > 1)
+    }
+
+    /// Makes room for `n_new` more tokens of `s`: allocates blocks and un-shares a shared block
+    /// that would be written. All or nothing: on [`KvError::OutOfBlocks`] nothing changes.
+    pub fn reserve(&mut self, s: SeqId, n_new: usize) -> Result<(), KvError> {
+        let needed = self.blocks_needed(s, n_new)?;
+        if needed > self.free.len() {
+            return Err(KvError::OutOfBlocks {
+                needed,
+                free: self.free.len(),
+            });
+        }
+        if n_new == 0 {
+            return Ok(());
+        }
+        let seq = self.seq(s)?.clone();
+        let mut blocks = seq.blocks;
+        // Un-share every block the new tokens will write into (only the partial last one can be
+        // shared and still written; full blocks past `len` do not exist yet).
+        let first = seq.len / self.block_size;
+        if let Some(&b) = blocks.get(first) {
+            if self.refs[b as usize] > 1 {
+                let nb = self.take_block()?;
+                self.copy_block(b, nb);
+                self.release(b);
+                blocks[first] = nb;
+            }
+        }
+        let need = (seq.len + n_new).div_ceil(self.block_size);
+        while blocks.len() < need {
+            blocks.push(self.take_block()?);
+        }
+        self.seq_mut(s)?.blocks = blocks;
+        Ok(())
+    }
+
+    fn copy_block(&mut self, from: u32, to: u32) {
+        let per_k = self.n_kv_head * self.block_size * self.head_dim_k;
+        let per_v = self.n_kv_head * self.block_size * self.head_dim_v;
+        for l in 0..self.n_layer {
+            self.k[l].copy_within(from as usize * per_k, to as usize * per_k, per_k);
+            self.v[l].copy_within(from as usize * per_v, to as usize * per_v, per_v);
+        }
+    }
+
+    /// Stores K (`n_kv_head × head_dim_k`) and V (`n_kv_head × head_dim_v`) of the token at
+    /// position `pos` of `s` in `layer`. The slot must have been reserved and must not be shared
+    /// (guaranteed by [`KvCache::reserve`]); a violation is a bug and panics.
+    pub fn write(&mut self, layer: usize, s: SeqId, pos: usize, k: &[f32], v: &[f32]) {
+        let bs = self.block_size;
+        let seq = self.seq(s).expect("write to a live sequence");
+        let b = seq.blocks[pos / bs] as usize;
+        assert!(self.refs[b] == 1, "write into a shared KV block");
+        let slot = pos % bs;
+        let (hk, hv, nkv) = (self.head_dim_k, self.head_dim_v, self.n_kv_head);
+        for h in 0..nkv {
+            let at = ((b * nkv + h) * bs + slot) * hk;
+            self.k[layer].write(at, &k[h * hk..(h + 1) * hk]);
+            let at = ((b * nkv + h) * bs + slot) * hv;
+            self.v[layer].write(at, &v[h * hv..(h + 1) * hv]);
+        }
+    }
+
+    /// Marks `n` more tokens of `s` as stored (after their K/V were written in every layer).
+    pub fn advance(&mut self, s: SeqId, n: usize) -> Result<(), KvError> {
+        let cap = self.seq(s)?.blocks.len() * self.block_size;
+        let seq = self.seq_mut(s)?;
+        if seq.len + n > cap {
+            return Err(KvError::BadLength {
+                seq: s,
+                len: seq.len,
+                what: "advance beyond reserved space by",
+                n,
+            });
+        }
+        seq.len += n;
+        Ok(())
+    }
+
+    /// K and V of one layer for the attention op.
+    pub fn layer(&self, layer: usize) -> KvBlocks<'_> {
+        KvBlocks {
+            k: self.k[layer].pool(),
+            v: self.v[layer].pool(),
+            block_size: self.block_size,
+        }
+    }
+}
