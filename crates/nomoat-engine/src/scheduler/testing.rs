@@ -110,7 +110,7 @@ impl Backend for FakeBackend {
         }
     }
     fn fork_prefix(&mut self, src: SeqId, dst: SeqId, n_tokens: usize) -> Result<(), String> {
-        if !n_tokens.is_multiple_of(self.block_size) {
+        if n_tokens % self.block_size != 0 {
             return Err("fork of a partial block".into());
         }
         let (blocks, tokens) = {
@@ -157,7 +157,7 @@ impl Backend for FakeBackend {
             if len >= self.n_ctx {
                 return Err("context overflow".into());
             }
-            if len.is_multiple_of(self.block_size) {
+            if len % self.block_size == 0 {
                 let b = self.take_block().ok_or("out of blocks")?;
                 if let Some(s) = self.seqs.get_mut(&seq) {
                     s.blocks.push(b);

@@ -1,0 +1,269 @@
+//! What chat and completions share: reserving places, submitting choices to the engine, the
+//! event channel back, timing metrics, and turning events into SSE.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+use nomoat_engine::scheduler::{Event, EventSink, GenRequest, Permit, SubmitError};
+use serde_json::Value;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use crate::error::ApiError;
+use crate::model::Served;
+use crate::AppState;
+
+/// Routes one choice's events into the request's channel; the receiver dropping (client gone)
+/// shows as `is_closed`, which makes the engine cancel the choice.
+struct ChanSink {
+    index: usize,
+    tx: UnboundedSender<(usize, Event)>,
+}
+
+impl EventSink for ChanSink {
+    fn send(&mut self, ev: Event) -> bool {
+        self.tx.send((self.index, ev)).is_ok()
+    }
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A short random-looking id (`chatcmpl-…`): time and a counter, hex.
+pub fn new_id(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!("{prefix}-{:016x}{:04x}", t, n & 0xffff)
+}
+
+/// 503 when the queue is full (before any tokenizing).
+pub fn reserve(served: &Served, n: usize) -> Result<Vec<Permit>, ApiError> {
+    served.engine.try_reserve(n).ok_or_else(|| {
+        ApiError::unavailable(
+            "The server is busy (request queue full) or shutting down; retry shortly",
+            1,
+        )
+    })
+}
+
+pub fn submit_error(e: SubmitError, param: &str) -> ApiError {
+    match e {
+        SubmitError::Stopped => ApiError::unavailable("the server is shutting down", 5),
+        SubmitError::TooLong {
+            prompt,
+            max_tokens,
+            n_ctx,
+        } => {
+            let mut e = ApiError::context_length(prompt, max_tokens, n_ctx);
+            e.param = Some(param.to_string());
+            e
+        }
+        other => ApiError::invalid(param, other.to_string()),
+    }
+}
+
+/// Validate every choice first, then submit them all; events arrive tagged with the choice index.
+pub fn submit_all(
+    served: &Served,
+    reqs: Vec<GenRequest>,
+    permits: Vec<Permit>,
+    param: &str,
+) -> Result<UnboundedReceiver<(usize, Event)>, ApiError> {
+    for r in &reqs {
+        served
+            .engine
+            .validate(r)
+            .map_err(|e| submit_error(e, param))?;
+    }
+    let (tx, rx) = unbounded_channel();
+    for (index, (req, permit)) in reqs.into_iter().zip(permits).enumerate() {
+        let sink = ChanSink {
+            index,
+            tx: tx.clone(),
+        };
+        served
+            .engine
+            .submit(req, Box::new(sink), permit)
+            .map_err(|e| submit_error(e, param))?;
+    }
+    Ok(rx)
+}
+
+/// Records time to first token and inter-token latency, and token totals.
+pub struct Timing {
+    st: Arc<AppState>,
+    start: Instant,
+    last: Vec<Option<Instant>>,
+}
+
+impl Timing {
+    pub fn new(st: Arc<AppState>, start: Instant, n: usize) -> Self {
+        Timing {
+            st,
+            start,
+            last: vec![None; n],
+        }
+    }
+
+    pub fn observe(&mut self, index: usize, ev: &Event) {
+        match ev {
+            Event::Token { .. } => {
+                let now = Instant::now();
+                if let Some(slot) = self.last.get_mut(index) {
+                    match slot {
+                        None => self.st.metrics.ttft.observe(now - self.start),
+                        Some(prev) => self.st.metrics.itl.observe(now - *prev),
+                    }
+                    *slot = Some(now);
+                }
+            }
+            Event::Done { usage, .. } => {
+                use std::sync::atomic::Ordering::Relaxed;
+                self.st
+                    .metrics
+                    .prompt_tokens
+                    .fetch_add(usage.prompt_tokens as u64, Relaxed);
+                self.st
+                    .metrics
+                    .generated_tokens
+                    .fetch_add(usage.completion_tokens as u64, Relaxed);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Turns one request's events into SSE `data:` payloads.
+pub trait StreamFormat: Send + 'static {
+    /// Chunks before any event (e.g. the assistant role).
+    fn start(&mut self) -> Vec<Value>;
+    fn event(&mut self, index: usize, ev: Event) -> Vec<Value>;
+    /// Chunks after every choice is done (e.g. usage).
+    fn end(&mut self) -> Vec<Value>;
+}
+
+struct StreamState<F: StreamFormat> {
+    rx: UnboundedReceiver<(usize, Event)>,
+    fmt: F,
+    timing: Timing,
+    queue: VecDeque<String>,
+    remaining: usize,
+    ended: bool,
+}
+
+fn error_chunk(message: &str) -> String {
+    ApiError::internal(message).body().to_string()
+}
+
+/// An SSE response fed by the engine: `data: {chunk}` per event, `data: [DONE]` at the end, or
+/// an error chunk and close if generation fails after the stream started.
+pub fn sse<F: StreamFormat>(
+    rx: UnboundedReceiver<(usize, Event)>,
+    mut fmt: F,
+    timing: Timing,
+    n_choices: usize,
+) -> Response {
+    let queue: VecDeque<String> = fmt.start().into_iter().map(|v| v.to_string()).collect();
+    let state = StreamState {
+        rx,
+        fmt,
+        timing,
+        queue,
+        remaining: n_choices,
+        ended: false,
+    };
+    let s = stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(data) = s.queue.pop_front() {
+                return Some((Ok::<_, Infallible>(SseEvent::default().data(data)), s));
+            }
+            if s.ended {
+                return None;
+            }
+            if s.remaining == 0 {
+                s.queue
+                    .extend(s.fmt.end().into_iter().map(|v| v.to_string()));
+                s.queue.push_back("[DONE]".to_string());
+                s.ended = true;
+                continue;
+            }
+            match s.rx.recv().await {
+                None => {
+                    s.queue.push_back(error_chunk("the engine stopped"));
+                    s.ended = true;
+                }
+                Some((_, Event::Error(msg))) => {
+                    s.queue.push_back(error_chunk(&msg));
+                    s.ended = true;
+                }
+                Some((i, ev)) => {
+                    s.timing.observe(i, &ev);
+                    if matches!(ev, Event::Done { .. }) {
+                        s.remaining -= 1;
+                    }
+                    let chunks = s.fmt.event(i, ev);
+                    s.queue.extend(chunks.into_iter().map(|v| v.to_string()));
+                }
+            }
+        }
+    });
+    Sse::new(s)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// Every event of every choice, for a non-streaming response. The first error aborts (the
+/// other choices are cancelled when the receiver is dropped).
+pub async fn collect(
+    mut rx: UnboundedReceiver<(usize, Event)>,
+    timing: &mut Timing,
+    n_choices: usize,
+) -> Result<Vec<Vec<Event>>, ApiError> {
+    let mut out: Vec<Vec<Event>> = vec![Vec::new(); n_choices];
+    let mut remaining = n_choices;
+    while remaining > 0 {
+        match rx.recv().await {
+            None => return Err(ApiError::internal("the engine stopped")),
+            Some((_, Event::Error(msg))) => {
+                if msg.contains("shutting down") {
+                    return Err(ApiError::unavailable(msg, 5));
+                }
+                return Err(ApiError::internal(msg));
+            }
+            Some((i, ev)) => {
+                timing.observe(i, &ev);
+                if matches!(ev, Event::Done { .. }) {
+                    remaining -= 1;
+                }
+                if let Some(v) = out.get_mut(i) {
+                    v.push(ev);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The OpenAI `usage` object.
+pub fn usage_json(prompt: usize, completion: usize, cached: usize) -> Value {
+    serde_json::json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    })
+}

@@ -1,0 +1,165 @@
+//! The small routes: models, health, metrics, tokenize, detokenize, and the 404/405 answers.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::body::read_json;
+use crate::error::ApiError;
+use crate::model::Served;
+use crate::AppState;
+
+fn model_json(m: &Served) -> Value {
+    json!({
+        "id": m.id,
+        "object": "model",
+        "created": m.created,
+        "owned_by": "nomoat",
+        "meta": {"n_ctx": m.engine.n_ctx(), "n_vocab": m.engine.n_vocab()},
+    })
+}
+
+pub async fn models(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let m = st.served()?;
+    Ok(axum::Json(json!({"object": "list", "data": [model_json(&m)]})).into_response())
+}
+
+pub async fn model(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let m = st.served()?;
+    st.check_model(Some(&id), &m)?;
+    Ok(axum::Json(model_json(&m)).into_response())
+}
+
+pub async fn health(State(st): State<Arc<AppState>>) -> Response {
+    match st.model.get() {
+        Some(m) if m.engine.is_alive() => axum::Json(json!({"status": "ok"})).into_response(),
+        Some(_) => ApiError::unavailable("the engine has stopped", 5).into_response(),
+        None => ApiError::unavailable("Loading model", 2).into_response(),
+    }
+}
+
+pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let stats = st.model.get().map(|m| m.engine.stats());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(stats.as_ref()),
+    )
+        .into_response()
+}
+
+/// `POST /tokenize {"content": str, "add_special": bool, "with_pieces": bool}` (llama-server's
+/// shape) → `{"tokens": [id…]}` or `[{"id", "piece"}…]`.
+pub async fn tokenize(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let m = st.served()?;
+    let map = read_json(&headers, body, st.cfg.max_body_bytes, st.cfg.body_timeout).await?;
+    for k in map.keys() {
+        if !matches!(
+            k.as_str(),
+            "content" | "add_special" | "parse_special" | "with_pieces" | "model"
+        ) {
+            return Err(ApiError::invalid(
+                k.clone(),
+                format!("Unrecognized request argument supplied: {k}"),
+            ));
+        }
+    }
+    let content = map
+        .get("content")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("content", "'content' (a string) is required"))?
+        .to_string();
+    let flag = |k: &str, default: bool| -> Result<bool, ApiError> {
+        match map.get(k) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(ApiError::invalid(k, format!("'{k}' must be a boolean"))),
+        }
+    };
+    let add_special = flag("add_special", false)?;
+    let parse_special = flag("parse_special", true)?;
+    let with_pieces = flag("with_pieces", false)?;
+    let text = m.text.clone();
+    let ids =
+        tokio::task::spawn_blocking(move || text.tokenize(&content, add_special, parse_special))
+            .await
+            .map_err(|_| ApiError::internal("internal error while tokenizing"))?
+            .map_err(|e| ApiError::invalid("content", e))?;
+    let tokens: Value = if with_pieces {
+        ids.iter()
+            .map(|&id| json!({"id": id, "piece": m.piece(id)}))
+            .collect()
+    } else {
+        json!(ids)
+    };
+    Ok(axum::Json(json!({"tokens": tokens})).into_response())
+}
+
+/// `POST /detokenize {"tokens": [id…]}` → `{"content": str}`.
+pub async fn detokenize(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let m = st.served()?;
+    let map = read_json(&headers, body, st.cfg.max_body_bytes, st.cfg.body_timeout).await?;
+    for k in map.keys() {
+        if !matches!(k.as_str(), "tokens" | "model") {
+            return Err(ApiError::invalid(
+                k.clone(),
+                format!("Unrecognized request argument supplied: {k}"),
+            ));
+        }
+    }
+    let Some(Value::Array(list)) = map.get("tokens") else {
+        return Err(ApiError::invalid(
+            "tokens",
+            "'tokens' (an array of token ids) is required",
+        ));
+    };
+    let n_vocab = m.engine.n_vocab();
+    let ids = list
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_u64()
+                .filter(|&x| x < n_vocab as u64)
+                .map(|x| x as u32)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "tokens",
+                        format!("tokens[{i}] = {v} is not a token id below the vocabulary size {n_vocab}"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<u32>, _>>()?;
+    Ok(axum::Json(json!({"content": m.text.detokenize(&ids)})).into_response())
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("Unknown route. Routes: /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, /tokenize, /detokenize")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// A caught panic: that request gets a 500, the server goes on.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let mut r = ApiError::internal("internal error while handling this request").into_response();
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r
+}
