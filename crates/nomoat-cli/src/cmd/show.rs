@@ -1,9 +1,736 @@
-//! Placeholder until this subcommand lands; see the open issues.
+//! `nomoat show MODEL [--json] [--tensors]`: a model file's facts, read from its metadata and
+//! tensor infos only (no tensor data is touched), then nomoat's load-time validation.
+//!
+//! Hyperparameters are read generically from the `<arch>.*` keys, so any architecture is
+//! described, including ones nomoat cannot run; validation then says whether nomoat can.
+//! Exit status: 0 when the file is valid for running, 1 when it cannot be parsed or fails
+//! validation (the facts that could be read are printed first).
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use anyhow::Context as _;
+use nomoat_gguf::{GgmlType, Gguf, GgufFile, Value};
+use serde::Serialize;
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this subcommand is not implemented yet")
+#[derive(clap::Args)]
+pub struct Args {
+    /// A GGUF file, a cached or known model name, or `hf:ORG/REPO/FILE.gguf` (default: the
+    /// default model). Names not in the cache yet are fetched first.
+    #[arg(value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Print one JSON object instead of text (stable field names, listed in docs/gguf.md)
+    #[arg(long)]
+    pub json: bool,
+    /// Also list every tensor: name, shape, type and absolute byte range in the file
+    #[arg(long)]
+    pub tensors: bool,
+}
+
+/// The facts `show` prints. With `--json` this object is printed as is; field names are stable:
+///
+/// - `file`, `file_size` (bytes), `gguf_version`, `alignment`, `data_offset`, `metadata_keys`,
+///   `tensor_count`
+/// - `architecture`, `name`, `license`, `size_label`, `parameters` (sum of tensor elements)
+/// - `file_type`: `{ id, name }` from `general.file_type` (llama.cpp's names, e.g. "Q4_K - Medium")
+/// - `hparams`: `context_length`, `block_count`, `embedding_length`, `feed_forward_length`,
+///   `head_count`, `head_count_kv` (numbers, or arrays for per-layer values), `head_dim_k`,
+///   `head_dim_v` (from `attention.key_length`/`value_length`, else embedding / heads),
+///   `rms_eps`, `rope_freq_base`, `rope_freq_base_swa`, `rope_dimension_count`,
+///   `rope_scaling_type`, `rope_scaling_factor`, `rope_original_context_length`,
+///   `sliding_window`, `expert_count`, `expert_used_count`; absent keys are `null`
+/// - `other_arch_keys`: every other scalar `<arch>.*` key, `{ key: value }`
+/// - `tokenizer`: `model`, `pre`, `vocab_size`, `merges`, `add_bos`, `add_eos`,
+///   `special`: `[{ role, id, text }]` (`text` null when the id is outside the vocabulary),
+///   `chat_template_bytes` (null when absent), `named_chat_templates`
+/// - `tensor_types`: `[{ type, count, elements, bytes }]` in type-id order
+/// - `tensors` (only with `--tensors`): `[{ name, shape, type, start, end }]`, absolute bytes
+/// - `validation`: `{ ok, errors: [message] }`
+#[derive(Serialize)]
+struct Facts {
+    file: String,
+    file_size: u64,
+    gguf_version: u32,
+    alignment: u64,
+    data_offset: u64,
+    metadata_keys: usize,
+    tensor_count: usize,
+    architecture: Option<String>,
+    name: Option<String>,
+    license: Option<String>,
+    size_label: Option<String>,
+    parameters: u64,
+    file_type: Option<FileType>,
+    hparams: HParams,
+    other_arch_keys: BTreeMap<String, serde_json::Value>,
+    tokenizer: Tokenizer,
+    tensor_types: Vec<TypeRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tensors: Option<Vec<TensorRow>>,
+    validation: Validation,
+}
+
+#[derive(Serialize)]
+struct FileType {
+    id: u64,
+    name: String,
+}
+
+#[derive(Serialize, Default)]
+struct HParams {
+    context_length: Option<serde_json::Value>,
+    block_count: Option<serde_json::Value>,
+    embedding_length: Option<serde_json::Value>,
+    feed_forward_length: Option<serde_json::Value>,
+    head_count: Option<serde_json::Value>,
+    head_count_kv: Option<serde_json::Value>,
+    head_dim_k: Option<u64>,
+    head_dim_v: Option<u64>,
+    rms_eps: Option<serde_json::Value>,
+    rope_freq_base: Option<serde_json::Value>,
+    rope_freq_base_swa: Option<serde_json::Value>,
+    rope_dimension_count: Option<serde_json::Value>,
+    rope_scaling_type: Option<serde_json::Value>,
+    rope_scaling_factor: Option<serde_json::Value>,
+    rope_original_context_length: Option<serde_json::Value>,
+    sliding_window: Option<serde_json::Value>,
+    expert_count: Option<serde_json::Value>,
+    expert_used_count: Option<serde_json::Value>,
+}
+
+/// `(field, key suffix after "<arch>.")` for the hyperparameters above.
+const HPARAM_KEYS: [(&str, &str); 16] = [
+    ("context_length", "context_length"),
+    ("block_count", "block_count"),
+    ("embedding_length", "embedding_length"),
+    ("feed_forward_length", "feed_forward_length"),
+    ("head_count", "attention.head_count"),
+    ("head_count_kv", "attention.head_count_kv"),
+    ("rms_eps", "attention.layer_norm_rms_epsilon"),
+    ("rope_freq_base", "rope.freq_base"),
+    ("rope_freq_base_swa", "rope.freq_base_swa"),
+    ("rope_dimension_count", "rope.dimension_count"),
+    ("rope_scaling_type", "rope.scaling.type"),
+    ("rope_scaling_factor", "rope.scaling.factor"),
+    (
+        "rope_original_context_length",
+        "rope.scaling.original_context_length",
+    ),
+    ("sliding_window", "attention.sliding_window"),
+    ("expert_count", "expert_count"),
+    ("expert_used_count", "expert_used_count"),
+];
+
+#[derive(Serialize, Default)]
+struct Tokenizer {
+    model: Option<String>,
+    pre: Option<String>,
+    vocab_size: Option<usize>,
+    merges: Option<usize>,
+    add_bos: Option<bool>,
+    add_eos: Option<bool>,
+    special: Vec<SpecialToken>,
+    chat_template_bytes: Option<usize>,
+    named_chat_templates: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct SpecialToken {
+    role: &'static str,
+    id: i64,
+    text: Option<String>,
+}
+
+/// `(role, key)` of the special tokens shown.
+const SPECIAL_KEYS: [(&str, &str); 9] = [
+    ("bos", "tokenizer.ggml.bos_token_id"),
+    ("eos", "tokenizer.ggml.eos_token_id"),
+    ("unk", "tokenizer.ggml.unknown_token_id"),
+    ("pad", "tokenizer.ggml.padding_token_id"),
+    ("eot", "tokenizer.ggml.eot_token_id"),
+    ("eom", "tokenizer.ggml.eom_token_id"),
+    ("sep", "tokenizer.ggml.seperator_token_id"),
+    ("mask", "tokenizer.ggml.mask_token_id"),
+    ("cls", "tokenizer.ggml.cls_token_id"),
+];
+
+#[derive(Serialize)]
+struct TypeRow {
+    #[serde(rename = "type")]
+    ty: String,
+    count: usize,
+    elements: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct TensorRow {
+    name: String,
+    shape: Vec<u64>,
+    #[serde(rename = "type")]
+    ty: String,
+    start: u64,
+    end: u64,
+}
+
+#[derive(Serialize)]
+struct Validation {
+    ok: bool,
+    errors: Vec<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let path = match args.model.as_deref() {
+        Some(p) if Path::new(p).exists() => PathBuf::from(p),
+        other => crate::model_arg::resolve(other)?,
+    };
+    let file =
+        GgufFile::open(&path).with_context(|| format!("cannot read model {}", path.display()))?;
+    let mut facts = collect(&file, args.tensors);
+    facts.validation = validate(&file);
+    let out = if args.json {
+        let mut s = serde_json::to_string_pretty(&facts)?;
+        s.push('\n');
+        s
+    } else {
+        render_text(&facts)
+    };
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(if facts.validation.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The single call into nomoat-models' load-time validation.
+fn validate(file: &GgufFile) -> Validation {
+    match nomoat_models::validate(file) {
+        Ok(_) => Validation {
+            ok: true,
+            errors: Vec::new(),
+        },
+        Err(errs) => Validation {
+            ok: false,
+            errors: errs.iter().map(|e| e.to_string()).collect(),
+        },
+    }
+}
+
+/// Any value as JSON (numbers, strings, bools, arrays of them; floats that are not finite
+/// become strings so the output stays valid JSON).
+fn to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::U8(x) => J::from(*x),
+        Value::I8(x) => J::from(*x),
+        Value::U16(x) => J::from(*x),
+        Value::I16(x) => J::from(*x),
+        Value::U32(x) => J::from(*x),
+        Value::I32(x) => J::from(*x),
+        Value::U64(x) => J::from(*x),
+        Value::I64(x) => J::from(*x),
+        Value::F32(x) => float_json(f64::from(*x), x.to_string()),
+        Value::F64(x) => float_json(*x, x.to_string()),
+        Value::Bool(b) => J::from(*b),
+        Value::String(s) => J::from(s.as_str()),
+        Value::Array(items) => J::Array(items.iter().map(to_json).collect()),
+    }
+}
+
+fn float_json(x: f64, shortest: String) -> serde_json::Value {
+    if !x.is_finite() {
+        return serde_json::Value::from(shortest);
+    }
+    // Shortest decimal of the stored width: 1e-6 rather than 9.999999974752427e-7 for an f32.
+    shortest
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+fn owned_str(g: &Gguf, key: &str) -> Option<String> {
+    g.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn collect(file: &GgufFile, with_tensors: bool) -> Facts {
+    let g = file.gguf();
+    let arch = owned_str(g, "general.architecture");
+    let prefix = arch.as_deref().map(|a| format!("{a}.")).unwrap_or_default();
+    let arch_key = |suffix: &str| format!("{prefix}{suffix}");
+
+    let mut hp = HParams::default();
+    let mut shown = std::collections::HashSet::new();
+    for (field, suffix) in HPARAM_KEYS {
+        let key = arch_key(suffix);
+        let value = g.get(&key).map(to_json);
+        shown.insert(key);
+        let slot = match field {
+            "context_length" => &mut hp.context_length,
+            "block_count" => &mut hp.block_count,
+            "embedding_length" => &mut hp.embedding_length,
+            "feed_forward_length" => &mut hp.feed_forward_length,
+            "head_count" => &mut hp.head_count,
+            "head_count_kv" => &mut hp.head_count_kv,
+            "rms_eps" => &mut hp.rms_eps,
+            "rope_freq_base" => &mut hp.rope_freq_base,
+            "rope_freq_base_swa" => &mut hp.rope_freq_base_swa,
+            "rope_dimension_count" => &mut hp.rope_dimension_count,
+            "rope_scaling_type" => &mut hp.rope_scaling_type,
+            "rope_scaling_factor" => &mut hp.rope_scaling_factor,
+            "rope_original_context_length" => &mut hp.rope_original_context_length,
+            "sliding_window" => &mut hp.sliding_window,
+            "expert_count" => &mut hp.expert_count,
+            _ => &mut hp.expert_used_count,
+        };
+        *slot = value;
+    }
+    // Head dims: explicit key/value lengths, else embedding / heads (when both are scalars).
+    let scalar = |key: String| g.get(&key).and_then(Value::as_u64);
+    let fallback = match (
+        scalar(arch_key("embedding_length")),
+        scalar(arch_key("attention.head_count")),
+    ) {
+        (Some(e), Some(h)) if h > 0 && e % h == 0 => Some(e / h),
+        _ => None,
+    };
+    for suffix in ["attention.key_length", "attention.value_length"] {
+        shown.insert(arch_key(suffix));
+    }
+    hp.head_dim_k = scalar(arch_key("attention.key_length")).or(fallback);
+    hp.head_dim_v = scalar(arch_key("attention.value_length")).or(fallback);
+
+    let mut other = BTreeMap::new();
+    if !prefix.is_empty() {
+        for (k, v) in g.metadata() {
+            if k.starts_with(&prefix) && !shown.contains(k) {
+                // Long arrays (per-layer patterns) are summarised by their length.
+                let j = match v.as_array() {
+                    Some(a) if a.len() > 64 => serde_json::Value::from(v.describe_type()),
+                    _ => to_json(v),
+                };
+                other.insert(k.clone(), j);
+            }
+        }
+    }
+
+    let tokens = g.get("tokenizer.ggml.tokens").and_then(Value::as_array);
+    let mut special = Vec::new();
+    for (role, key) in SPECIAL_KEYS {
+        if let Some(id) = g.get(key).and_then(Value::as_i64) {
+            let text = usize::try_from(id)
+                .ok()
+                .and_then(|i| tokens.and_then(|t| t.get(i)))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            special.push(SpecialToken { role, id, text });
+        }
+    }
+    let named_chat_templates = g
+        .metadata()
+        .iter()
+        .filter_map(|(k, _)| k.strip_prefix("tokenizer.chat_template."))
+        .map(str::to_owned)
+        .collect();
+    let tokenizer = Tokenizer {
+        model: owned_str(g, "tokenizer.ggml.model"),
+        pre: owned_str(g, "tokenizer.ggml.pre"),
+        vocab_size: tokens.map(<[Value]>::len),
+        merges: g
+            .get("tokenizer.ggml.merges")
+            .and_then(Value::as_array)
+            .map(<[Value]>::len),
+        add_bos: g
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(Value::as_bool),
+        add_eos: g
+            .get("tokenizer.ggml.add_eos_token")
+            .and_then(Value::as_bool),
+        special,
+        chat_template_bytes: g
+            .get("tokenizer.chat_template")
+            .and_then(Value::as_str)
+            .map(str::len),
+        named_chat_templates,
+    };
+
+    let mut by_type: BTreeMap<u32, (GgmlType, usize, u64, u64)> = BTreeMap::new();
+    let mut parameters = 0u64;
+    for t in g.tensors() {
+        let e = by_type.entry(t.ty.id()).or_insert((t.ty, 0, 0, 0));
+        e.1 += 1;
+        e.2 = e.2.saturating_add(t.n_elements());
+        e.3 = e.3.saturating_add(t.n_bytes);
+        parameters = parameters.saturating_add(t.n_elements());
+    }
+    let tensor_types = by_type
+        .values()
+        .map(|&(ty, count, elements, bytes)| TypeRow {
+            ty: ty.name().to_owned(),
+            count,
+            elements,
+            bytes,
+        })
+        .collect();
+    let tensors = with_tensors.then(|| {
+        g.tensors()
+            .iter()
+            .map(|t| {
+                let r = g.tensor_range(t);
+                TensorRow {
+                    name: t.name.clone(),
+                    shape: t.dims.clone(),
+                    ty: t.ty.name().to_owned(),
+                    start: r.start,
+                    end: r.end,
+                }
+            })
+            .collect()
+    });
+
+    let file_type = g
+        .get("general.file_type")
+        .and_then(Value::as_u64)
+        .map(|id| FileType {
+            id,
+            name: file_type_name(id),
+        });
+
+    Facts {
+        file: file.path().display().to_string(),
+        file_size: file.file_len(),
+        gguf_version: g.version,
+        alignment: g.alignment,
+        data_offset: g.data_offset,
+        metadata_keys: g.metadata().len(),
+        tensor_count: g.tensors().len(),
+        architecture: arch,
+        name: owned_str(g, "general.name"),
+        license: owned_str(g, "general.license"),
+        size_label: owned_str(g, "general.size_label"),
+        parameters,
+        file_type,
+        hparams: hp,
+        other_arch_keys: other,
+        tokenizer,
+        tensor_types,
+        tensors,
+        validation: Validation {
+            ok: false,
+            errors: Vec::new(),
+        },
+    }
+}
+
+/// llama.cpp's `llama_model_ftype_name` for `general.file_type`.
+fn file_type_name(id: u64) -> String {
+    const GUESSED: u64 = 1024;
+    let base = id & !GUESSED;
+    let name = match base {
+        0 => "all F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K - Medium",
+        11 => "Q3_K - Small",
+        12 => "Q3_K - Medium",
+        13 => "Q3_K - Large",
+        14 => "Q4_K - Small",
+        15 => "Q4_K - Medium",
+        16 => "Q5_K - Small",
+        17 => "Q5_K - Medium",
+        18 => "Q6_K",
+        19 => "IQ2_XXS - 2.0625 bpw",
+        20 => "IQ2_XS - 2.3125 bpw",
+        21 => "Q2_K - Small",
+        22 => "IQ3_XS - 3.3 bpw",
+        23 => "IQ3_XXS - 3.0625 bpw",
+        24 => "IQ1_S - 1.5625 bpw",
+        25 => "IQ4_NL - 4.5 bpw",
+        26 => "IQ3_S - 3.4375 bpw",
+        27 => "IQ3_S mix - 3.66 bpw",
+        28 => "IQ2_S - 2.5 bpw",
+        29 => "IQ2_M - 2.7 bpw",
+        30 => "IQ4_XS - 4.25 bpw",
+        31 => "IQ1_M - 1.75 bpw",
+        32 => "BF16",
+        36 => "TQ1_0 - 1.69 bpw ternary",
+        37 => "TQ2_0 - 2.06 bpw ternary",
+        38 => "MXFP4 MoE",
+        39 => "NVFP4",
+        _ => "unknown, may not work",
+    };
+    if id & GUESSED != 0 {
+        format!("{name} (guessed)")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// `268.1 M`, `1.1 B`, `512`.
+fn human_count(n: u64) -> String {
+    let x = n as f64;
+    if x >= 1e9 {
+        format!("{:.1} B", x / 1e9)
+    } else if x >= 1e6 {
+        format!("{:.1} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1} K", x / 1e3)
+    } else {
+        n.to_string()
+    }
+}
+
+/// `241.4 MiB`.
+fn human_bytes(n: u64) -> String {
+    let x = n as f64;
+    const K: f64 = 1024.0;
+    if x >= K * K * K {
+        format!("{:.2} GiB", x / (K * K * K))
+    } else if x >= K * K {
+        format!("{:.1} MiB", x / (K * K))
+    } else if x >= K {
+        format!("{:.1} KiB", x / K)
+    } else {
+        format!("{n} B")
+    }
+}
+
+fn json_text(v: &Option<serde_json::Value>) -> String {
+    match v {
+        None => "-".to_owned(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(a)) => {
+            let parts: Vec<String> = a.iter().map(|x| x.to_string()).collect();
+            if parts.len() > 8 {
+                format!("[{}, … ({} values)]", parts[..8].join(", "), parts.len())
+            } else {
+                format!("[{}]", parts.join(", "))
+            }
+        }
+        Some(x) => x.to_string(),
+    }
+}
+
+fn opt_text<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "-".to_owned(), T::to_string)
+}
+
+/// The human-readable report. Writing to a `String` cannot fail, so `writeln!` results are
+/// ignored with `let _`.
+fn render_text(f: &Facts) -> String {
+    let mut s = String::new();
+    let row = |s: &mut String, k: &str, v: String| {
+        let _ = writeln!(s, "  {k:<22}{v}");
+    };
+    let _ = writeln!(s, "{}", f.file);
+    row(&mut s, "architecture", opt_text(&f.architecture));
+    row(&mut s, "name", opt_text(&f.name));
+    row(&mut s, "license", opt_text(&f.license));
+    row(
+        &mut s,
+        "parameters",
+        format!("{} ({})", human_count(f.parameters), f.parameters),
+    );
+    row(
+        &mut s,
+        "file type",
+        f.file_type
+            .as_ref()
+            .map_or("-".to_owned(), |t| format!("{} ({})", t.name, t.id)),
+    );
+    let bpw = if f.parameters > 0 {
+        let bytes: u64 = f.tensor_types.iter().map(|t| t.bytes).sum();
+        format!(
+            ", {:.2} bits per weight",
+            bytes as f64 * 8.0 / f.parameters as f64
+        )
+    } else {
+        String::new()
+    };
+    row(
+        &mut s,
+        "file size",
+        format!("{} ({} bytes{bpw})", human_bytes(f.file_size), f.file_size),
+    );
+    row(
+        &mut s,
+        "gguf",
+        format!(
+            "version {}, {} keys, {} tensors, alignment {}, data at byte {}",
+            f.gguf_version, f.metadata_keys, f.tensor_count, f.alignment, f.data_offset
+        ),
+    );
+
+    let h = &f.hparams;
+    let _ = writeln!(s, "\nhyperparameters");
+    row(&mut s, "context length", json_text(&h.context_length));
+    row(&mut s, "layers", json_text(&h.block_count));
+    row(&mut s, "embedding", json_text(&h.embedding_length));
+    row(&mut s, "feed-forward", json_text(&h.feed_forward_length));
+    row(&mut s, "heads", json_text(&h.head_count));
+    row(&mut s, "kv heads", json_text(&h.head_count_kv));
+    row(
+        &mut s,
+        "head dim (k / v)",
+        format!("{} / {}", opt_text(&h.head_dim_k), opt_text(&h.head_dim_v)),
+    );
+    row(&mut s, "rms norm eps", json_text(&h.rms_eps));
+    row(&mut s, "rope base", json_text(&h.rope_freq_base));
+    if h.rope_freq_base_swa.is_some() {
+        row(&mut s, "rope base (swa)", json_text(&h.rope_freq_base_swa));
+    }
+    row(
+        &mut s,
+        "rope dimensions",
+        json_text(&h.rope_dimension_count),
+    );
+    let scaling = match &h.rope_scaling_type {
+        None => "none".to_owned(),
+        Some(t) => format!(
+            "{} × {} (original context {})",
+            json_text(&Some(t.clone())),
+            json_text(&h.rope_scaling_factor),
+            json_text(&h.rope_original_context_length)
+        ),
+    };
+    row(&mut s, "rope scaling", scaling);
+    row(&mut s, "sliding window", json_text(&h.sliding_window));
+    if h.expert_count.is_some() {
+        row(
+            &mut s,
+            "experts (used)",
+            format!(
+                "{} ({})",
+                json_text(&h.expert_count),
+                json_text(&h.expert_used_count)
+            ),
+        );
+    }
+    for (k, v) in &f.other_arch_keys {
+        row(&mut s, k, json_text(&Some(v.clone())));
+    }
+
+    let t = &f.tokenizer;
+    let _ = writeln!(s, "\ntokenizer");
+    row(
+        &mut s,
+        "model",
+        format!("{} (pre: {})", opt_text(&t.model), opt_text(&t.pre)),
+    );
+    row(&mut s, "vocab size", opt_text(&t.vocab_size));
+    if let Some(m) = t.merges {
+        row(&mut s, "merges", m.to_string());
+    }
+    row(
+        &mut s,
+        "add bos / eos",
+        format!("{} / {}", opt_text(&t.add_bos), opt_text(&t.add_eos)),
+    );
+    for sp in &t.special {
+        let text = sp
+            .text
+            .as_ref()
+            .map_or("(outside the vocabulary)".to_owned(), |x| format!("{x:?}"));
+        row(
+            &mut s,
+            &format!("{} token", sp.role),
+            format!("{} {text}", sp.id),
+        );
+    }
+    row(
+        &mut s,
+        "chat template",
+        t.chat_template_bytes
+            .map_or("absent".to_owned(), |n| format!("present ({n} bytes)")),
+    );
+    if !t.named_chat_templates.is_empty() {
+        row(&mut s, "named templates", t.named_chat_templates.join(", "));
+    }
+
+    let _ = writeln!(s, "\ntensor types");
+    let _ = writeln!(
+        s,
+        "  {:<10}{:>8}{:>16}{:>14}",
+        "type", "tensors", "elements", "bytes"
+    );
+    for r in &f.tensor_types {
+        let _ = writeln!(
+            s,
+            "  {:<10}{:>8}{:>16}{:>14}",
+            r.ty,
+            r.count,
+            r.elements,
+            human_bytes(r.bytes)
+        );
+    }
+
+    if let Some(ts) = &f.tensors {
+        let _ = writeln!(s, "\ntensors");
+        let w = ts.iter().map(|t| t.name.len()).max().unwrap_or(4).max(4);
+        for t in ts {
+            let shape: Vec<String> = t.shape.iter().map(u64::to_string).collect();
+            let _ = writeln!(
+                s,
+                "  {:<w$}  {:<18}{:<8}[{}, {})",
+                t.name,
+                format!("[{}]", shape.join(", ")),
+                t.ty,
+                t.start,
+                t.end
+            );
+        }
+    }
+
+    let _ = writeln!(s);
+    if f.validation.ok {
+        let _ = writeln!(s, "validation: ok");
+    } else {
+        let _ = writeln!(
+            s,
+            "validation: {} error{} (nomoat cannot run this file)",
+            f.validation.errors.len(),
+            if f.validation.errors.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+        for e in &f.validation.errors {
+            let _ = writeln!(s, "  - {e}");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_forms() {
+        assert_eq!(human_count(268_098_176), "268.1 M");
+        assert_eq!(human_count(1_100_048_384), "1.1 B");
+        assert_eq!(human_count(512), "512");
+        assert_eq!(human_bytes(253_113_024), "241.4 MiB");
+        assert_eq!(file_type_name(15), "Q4_K - Medium");
+        assert_eq!(file_type_name(1024 + 7), "Q8_0 (guessed)");
+        assert_eq!(file_type_name(4), "unknown, may not work");
+    }
+
+    #[test]
+    fn floats_print_shortest_and_non_finite_as_strings() {
+        assert_eq!(to_json(&Value::F32(1e-6)).to_string(), "1e-6");
+        assert_eq!(
+            to_json(&Value::F32(f32::NAN)),
+            serde_json::Value::from("NaN")
+        );
+        assert_eq!(to_json(&Value::F32(1e6)).to_string(), "1000000.0");
+    }
 }
