@@ -19,8 +19,9 @@ pub struct OpenOptions {
     pub populate: bool,
 }
 
-/// The bytes behind a [`GgufFile`]. Tiny files (below one page) are read instead of mapped:
-/// a zero-length mapping is an error on Linux, and a copy costs nothing at that size.
+/// The bytes behind a [`GgufFile`]. Every non-empty file is mapped, so tensor data is at least
+/// 32-byte aligned in memory (page-aligned base + aligned offsets) and kernels may reinterpret
+/// it; an empty file (a zero-length mapping is an error on Linux) is an empty vector.
 enum Backing {
     Mapped(Mmap),
     Owned(Vec<u8>),
@@ -72,9 +73,8 @@ impl GgufFile {
         if !meta.is_file() {
             return Err(GgufError::NotAFile { path });
         }
-        let backing = if meta.len() < 4096 {
-            let bytes = std::fs::read(&path).map_err(io)?;
-            Backing::Owned(bytes)
+        let backing = if meta.len() == 0 {
+            Backing::Owned(Vec::new())
         } else {
             let mut mo = MmapOptions::new();
             if opts.populate {
@@ -102,7 +102,7 @@ impl GgufFile {
         &self.gguf
     }
 
-    /// The whole file.
+    /// The whole file (page-aligned when non-empty).
     pub fn bytes(&self) -> &[u8] {
         self.backing.bytes()
     }

@@ -122,7 +122,7 @@ impl Parser<'_, '_> {
             }
             None => Err(GgufError::LimitExceeded {
                 what: format!("decoded metadata size at key `{key}`"),
-                value: self.limits.max_metadata_memory - self.memory_left + bytes,
+                value: (self.limits.max_metadata_memory - self.memory_left).saturating_add(bytes),
                 limit: self.limits.max_metadata_memory,
                 offset,
             }),
