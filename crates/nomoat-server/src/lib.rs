@@ -14,11 +14,13 @@ mod chat;
 mod completions;
 mod error;
 mod gen;
+mod load;
 mod metrics;
 mod misc;
 mod model;
 pub mod params;
 mod serve;
+mod text;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -32,9 +34,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 pub use auth::constant_time_eq;
 pub use error::ApiError;
+pub use load::{load_served, EngineOptions};
 pub use metrics::Metrics;
 pub use model::{ChatMessage, ModelText, Served};
 pub use serve::{serve, shutdown_signal};
+pub use text::TokenizerText;
 
 /// Transport limits and the API key.
 #[derive(Debug, Clone)]

@@ -11,12 +11,14 @@
 mod backend;
 mod engine_loop;
 mod handle;
+mod model_backend;
 mod prefix;
 pub mod testing;
 mod types;
 
 pub use backend::{Backend, IncrementalDecoder, SeqId, StepBatch, Vocab};
 pub use handle::{Engine, EngineStats, Permit, SchedulerConfig, StatsSnapshot, SubmitError};
+pub use model_backend::{ModelBackend, TokenizerVocab, KV_BLOCK_SIZE};
 pub use types::{Event, EventSink, FinishReason, GenRequest, SamplingParams, TokenLogprob, Usage};
 
 #[cfg(test)]
