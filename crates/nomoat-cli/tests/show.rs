@@ -191,6 +191,22 @@ fn default_model_json_matches_the_reference_dump() {
         .unwrap();
     assert_eq!(embd["type"], GgmlType::Q8_0.name());
     assert_eq!(j["validation"]["ok"], true);
+    // llama.cpp's built-in gemma3 pattern: every 6th layer is global, the rest use the window;
+    // the LM head is token_embd (no output.weight in the dump).
+    let rt = &j["validation"]["runtime"];
+    let swa: Vec<u64> = rt["sliding_window_layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (0..18).filter(|i| i % 6 != 5).collect();
+    assert_eq!(swa, expected);
+    assert_eq!(rt["rope_freq_base_swa"].as_f64(), Some(10000.0));
+    assert_eq!(
+        rt["tied_output"],
+        !dump.iter().any(|d| d.name == "output.weight")
+    );
 }
 
 #[test]
@@ -211,11 +227,12 @@ fn default_model_text_report() {
         "q8_0",
         "q6_K",
         "validation: ok",
+        "sliding-window layers 0-4, 6-10, 12-16",
     ] {
         assert!(s.contains(needle), "missing {needle:?} in:\n{s}");
     }
     assert!(
-        !s.contains("token_embd.weight"),
+        !s.contains("[640, 262144]"),
         "tensors are listed only with --tensors"
     );
     let out = nomoat(&["show", "--tensors", model.to_str().unwrap()]);

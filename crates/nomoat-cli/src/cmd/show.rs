@@ -47,7 +47,8 @@ pub struct Args {
 ///   `chat_template_bytes` (null when absent), `named_chat_templates`
 /// - `tensor_types`: `[{ type, count, elements, bytes }]` in type-id order
 /// - `tensors` (only with `--tensors`): `[{ name, shape, type, start, end }]`, absolute bytes
-/// - `validation`: `{ ok, errors: [message] }`
+/// - `validation`: `{ ok, errors: [message], runtime }`; `runtime` (valid files only):
+///   `{ sliding_window_layers: [index], rope_freq_base_swa, tied_output }`
 #[derive(Serialize)]
 struct Facts {
     file: String,
@@ -179,6 +180,20 @@ struct TensorRow {
 struct Validation {
     ok: bool,
     errors: Vec<String>,
+    /// How nomoat will run a valid file (null when invalid).
+    runtime: Option<Runtime>,
+}
+
+/// Facts of the validated configuration that the keys alone do not show (architecture defaults
+/// such as Gemma 3's sliding-window layer pattern).
+#[derive(Serialize)]
+struct Runtime {
+    /// Indices of the layers that use the sliding window.
+    sliding_window_layers: Vec<usize>,
+    /// RoPE base of the sliding-window layers (null when there are none).
+    rope_freq_base_swa: Option<f32>,
+    /// No `output.weight`: the LM head reuses `token_embd`.
+    tied_output: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -208,13 +223,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The single call into nomoat-models' load-time validation.
 fn validate(file: &GgufFile) -> Validation {
     match nomoat_models::validate(file) {
-        Ok(_) => Validation {
-            ok: true,
-            errors: Vec::new(),
-        },
+        Ok(cfg) => {
+            let swa: Vec<usize> = (0..cfg.swa_layers.len())
+                .filter(|&i| cfg.swa_layers[i])
+                .collect();
+            Validation {
+                ok: true,
+                errors: Vec::new(),
+                runtime: Some(Runtime {
+                    rope_freq_base_swa: (!swa.is_empty()).then_some(cfg.rope.freq_base_swa),
+                    sliding_window_layers: swa,
+                    tied_output: cfg.tied_output,
+                }),
+            }
+        }
         Err(errs) => Validation {
             ok: false,
             errors: errs.iter().map(|e| e.to_string()).collect(),
+            runtime: None,
         },
     }
 }
@@ -421,6 +447,7 @@ fn collect(file: &GgufFile, with_tensors: bool) -> Facts {
         validation: Validation {
             ok: false,
             errors: Vec::new(),
+            runtime: None,
         },
     }
 }
@@ -691,6 +718,19 @@ fn render_text(f: &Facts) -> String {
     let _ = writeln!(s);
     if f.validation.ok {
         let _ = writeln!(s, "validation: ok");
+        if let Some(r) = &f.validation.runtime {
+            if let Some(base) = r.rope_freq_base_swa {
+                let _ = writeln!(
+                    s,
+                    "  sliding-window layers {} ({} of them, RoPE base {base})",
+                    compact_ranges(&r.sliding_window_layers),
+                    r.sliding_window_layers.len()
+                );
+            }
+            if r.tied_output {
+                let _ = writeln!(s, "  output layer          tied to token_embd.weight");
+            }
+        }
     } else {
         let _ = writeln!(
             s,
@@ -709,6 +749,25 @@ fn render_text(f: &Facts) -> String {
     s
 }
 
+/// `0-4, 6-10, 12` for sorted indices.
+fn compact_ranges(ix: &[usize]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < ix.len() {
+        let mut j = i;
+        while j + 1 < ix.len() && ix[j + 1] == ix[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            ix[i].to_string()
+        } else {
+            format!("{}-{}", ix[i], ix[j])
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -722,6 +781,8 @@ mod tests {
         assert_eq!(file_type_name(15), "Q4_K - Medium");
         assert_eq!(file_type_name(1024 + 7), "Q8_0 (guessed)");
         assert_eq!(file_type_name(4), "unknown, may not work");
+        assert_eq!(compact_ranges(&[0, 1, 2, 3, 4, 6, 7, 9]), "0-4, 6-7, 9");
+        assert_eq!(compact_ranges(&[]), "");
     }
 
     #[test]
