@@ -1,5 +1,7 @@
 //! Reading `tokenizer.ggml.*` from a parsed GGUF file into [`VocabParts`].
 
+use std::borrow::Cow;
+
 use nomoat_gguf::{Gguf, Value};
 
 use crate::error::TokenizerError;
@@ -43,18 +45,18 @@ fn opt_array<'a>(g: &'a Gguf, key: &'static str) -> Result<Option<&'a [Value]>, 
     }
 }
 
-fn str_array(a: &[Value], key: &'static str) -> Result<Vec<String>, TokenizerError> {
+fn str_array<'a>(a: &'a [Value], key: &'static str) -> Result<Vec<Cow<'a, str>>, TokenizerError> {
     a.iter()
         .map(|v| match v {
-            Value::String(s) => Ok(s.clone()),
+            Value::String(s) => Ok(Cow::Borrowed(s.as_str())),
             _ => Err(wrong(key, "array of strings")),
         })
         .collect()
 }
 
-impl VocabParts {
+impl<'a> VocabParts<'a> {
     /// Reads the tokenizer keys of `g` (no validation beyond types: see [`crate::Vocab::from_parts`]).
-    pub fn from_gguf(g: &Gguf) -> Result<VocabParts, TokenizerError> {
+    pub fn from_gguf(g: &'a Gguf) -> Result<VocabParts<'a>, TokenizerError> {
         const TOKENS: &str = "tokenizer.ggml.tokens";
         const SCORES: &str = "tokenizer.ggml.scores";
         const TYPES: &str = "tokenizer.ggml.token_type";

@@ -28,10 +28,12 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
 
 const EMPTY: u32 = u32::MAX;
 
-/// Token text → id. `slots` has a power-of-two length at least twice the number of tokens.
+/// Token text → id. `slots` has a power-of-two length at least twice the number of tokens; each
+/// slot keeps the upper half of its text's hash so that a probe only reads the text (a likely
+/// cache miss) when the hashes agree.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TokenMap {
-    slots: Vec<u32>,
+    slots: Vec<(u32, u32)>,
     mask: usize,
 }
 
@@ -44,19 +46,21 @@ impl TokenMap {
     ) -> Result<TokenMap, (u32, u32)> {
         let cap = (n.max(1) * 2).next_power_of_two();
         let mut m = TokenMap {
-            slots: vec![EMPTY; cap],
+            slots: vec![(EMPTY, 0); cap],
             mask: cap - 1,
         };
         for id in 0..n as u32 {
             let t = text(id);
-            let mut i = hash_bytes(t) as usize & m.mask;
+            let h = hash_bytes(t);
+            let tag = (h >> 32) as u32;
+            let mut i = h as usize & m.mask;
             loop {
-                let s = m.slots[i];
+                let (s, stag) = m.slots[i];
                 if s == EMPTY {
-                    m.slots[i] = id;
+                    m.slots[i] = (id, tag);
                     break;
                 }
-                if text(s) == t {
+                if stag == tag && text(s) == t {
                     return Err((s, id));
                 }
                 i = (i + 1) & m.mask;
@@ -71,13 +75,15 @@ impl TokenMap {
         if self.slots.is_empty() {
             return None;
         }
-        let mut i = hash_bytes(key) as usize & self.mask;
+        let h = hash_bytes(key);
+        let tag = (h >> 32) as u32;
+        let mut i = h as usize & self.mask;
         loop {
-            let s = self.slots[i];
+            let (s, stag) = self.slots[i];
             if s == EMPTY {
                 return None;
             }
-            if text(s) == key {
+            if stag == tag && text(s) == key {
                 return Some(s);
             }
             i = (i + 1) & self.mask;
@@ -96,10 +102,15 @@ pub(crate) struct MergeMap {
 
 const EMPTY_KEY: u64 = u64::MAX;
 
+/// splitmix64's finalizer: every key bit reaches the low bits that pick the slot (a plain
+/// multiply would leave them depending on the right id only, and pile up collisions).
 #[inline]
 fn hash_pair(k: u64) -> u64 {
-    let h = k.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    h ^ (h >> 29)
+    let mut h = k ^ (k >> 31);
+    h = h.wrapping_mul(0x7fb5_d329_728e_a185);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x81da_def4_bc2d_d44d);
+    h ^ (h >> 33)
 }
 
 impl MergeMap {

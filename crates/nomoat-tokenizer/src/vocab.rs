@@ -1,6 +1,8 @@
 //! The vocabulary: token texts, scores, attributes, merges, special ids and flags, with llama.cpp's
 //! defaults and fix-ups (`llama_vocab::impl::load`), validated as hostile input.
 
+use std::borrow::Cow;
+
 use crate::error::TokenizerError;
 use crate::map::{MergeMap, TokenMap};
 use crate::presets::{self, PreType};
@@ -63,17 +65,18 @@ pub enum VocabKind {
     Bpe,
 }
 
-/// Everything read from `tokenizer.ggml.*`, before validation. Absent keys are `None`.
+/// Everything read from `tokenizer.ggml.*`, before validation. Absent keys are `None`. Texts
+/// borrow from the GGUF metadata when read from a file (no copy per token).
 #[derive(Clone, Debug, Default)]
-pub struct VocabParts {
+pub struct VocabParts<'a> {
     /// `tokenizer.ggml.model`.
     pub model: String,
     /// `tokenizer.ggml.pre`.
     pub pre: Option<String>,
-    pub tokens: Vec<String>,
+    pub tokens: Vec<Cow<'a, str>>,
     pub scores: Option<Vec<f32>>,
     pub token_types: Option<Vec<i32>>,
-    pub merges: Option<Vec<String>>,
+    pub merges: Option<Vec<Cow<'a, str>>>,
     pub bos: Option<u64>,
     pub eos: Option<u64>,
     pub eot: Option<u64>,
@@ -169,7 +172,7 @@ fn check_id(
 
 impl Vocab {
     /// Validates `parts` and builds the vocabulary with llama.cpp's defaults for absent keys.
-    pub fn from_parts(p: VocabParts) -> Result<Vocab, TokenizerError> {
+    pub fn from_parts(p: VocabParts<'_>) -> Result<Vocab, TokenizerError> {
         let n = p.tokens.len();
         if n == 0 {
             return Err(TokenizerError::Empty);
@@ -235,7 +238,7 @@ impl Vocab {
         }
 
         // Token texts into one buffer.
-        let total: usize = p.tokens.iter().map(|t| t.len().max(16)).sum();
+        let total: usize = p.tokens.iter().map(|t| t.len()).sum();
         let mut text = String::with_capacity(total);
         let mut off = Vec::with_capacity(n + 1);
         off.push(0u32);
@@ -306,7 +309,7 @@ impl Vocab {
                 for (rank, w) in m.iter().enumerate() {
                     let bad = |why| TokenizerError::InvalidMerge {
                         index: rank,
-                        merge: w.clone(),
+                        merge: w.to_string(),
                         why,
                     };
                     // llama.cpp splits at the first space after the first byte.
@@ -795,10 +798,10 @@ impl Vocab {
 mod tests {
     use super::*;
 
-    fn spm(tokens: &[&str]) -> VocabParts {
+    fn spm(tokens: &[&'static str]) -> VocabParts<'static> {
         VocabParts {
             model: "llama".into(),
-            tokens: tokens.iter().map(|s| s.to_string()).collect(),
+            tokens: tokens.iter().map(|&s| s.into()).collect(),
             ..Default::default()
         }
     }
