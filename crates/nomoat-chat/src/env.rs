@@ -2,15 +2,16 @@
 //! printing and operators, HF's globals (`raise_exception`, `strftime_now`), a `tojson` that is
 //! Python's `json.dumps`, and jinja2 filters/tests where minijinja's differ. Built per render so
 //! every function shares that render's [`Budget`].
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use minijinja::value::{Rest, Value, ValueKind};
+use minijinja::value::{Enumerator, Object, ObjectRepr, Rest, Value, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
 
 use crate::clock;
 use crate::pyfmt::{json_dumps, py_str_string, Capped, JsonOpts};
 use crate::pymethods::{self, bind, check_len, int_arg, opt, py_replace, py_splitlines, str_arg};
-use crate::sandbox::{self, Budget, Cause, ADD_FN, CONCAT_FN, ITER_FN, MUL_FN};
+use crate::sandbox::{self, Budget, Cause, ADD_FN, CONCAT_FN, ITER_FN, MUL_FN, SLICE_FN};
 
 /// Builds the environment for one render.
 pub(crate) fn build<'s>(budget: &Arc<Budget>, now: i64) -> Environment<'s> {
@@ -43,6 +44,7 @@ pub(crate) fn build<'s>(budget: &Arc<Budget>, now: i64) -> Environment<'s> {
     env.add_function(MUL_FN, move |a: Value, c: Value| sandbox::mul(&b, &a, &c));
 
     env.add_function(ITER_FN, sandbox::check_iterable);
+    env.add_function(SLICE_FN, sandbox::slice);
 
     let b = budget.clone();
     env.add_function(
@@ -179,6 +181,51 @@ fn add_filters(env: &mut Environment<'_>, budget: &Arc<Budget>) {
             minijinja::filters::slice(state, v, count, fill)
         },
     );
+    // jinja2's map/select/reject/selectattr/rejectattr return generators: iterable, always
+    // true, not a sequence, without len(), not JSON-serialisable. `|list` makes a list.
+    env.add_filter(
+        "map",
+        |state: &State<'_, '_>, v: Value, args: Rest<Value>| -> Result<Value, Error> {
+            Ok(generator(minijinja::filters::map(state, v, args)?))
+        },
+    );
+    for (name, reject) in [("select", false), ("reject", true)] {
+        env.add_filter(
+            name,
+            move |state: &State<'_, '_>,
+                  v: Value,
+                  test: Option<String>,
+                  args: Rest<Value>|
+                  -> Result<Value, Error> {
+                let test = test.map(Cow::Owned);
+                let items = if reject {
+                    minijinja::filters::reject(state, v, test, args)?
+                } else {
+                    minijinja::filters::select(state, v, test, args)?
+                };
+                Ok(generator(items))
+            },
+        );
+    }
+    for (name, reject) in [("selectattr", false), ("rejectattr", true)] {
+        env.add_filter(
+            name,
+            move |state: &State<'_, '_>,
+                  v: Value,
+                  attr: String,
+                  test: Option<String>,
+                  args: Rest<Value>|
+                  -> Result<Value, Error> {
+                let (attr, test) = (Cow::Owned(attr), test.map(Cow::Owned));
+                let items = if reject {
+                    minijinja::filters::rejectattr(state, v, attr, test, args)?
+                } else {
+                    minijinja::filters::selectattr(state, v, attr, test, args)?
+                };
+                Ok(generator(items))
+            },
+        );
+    }
     // printf-style `format` has unbounded padding and is not used by chat templates.
     env.add_filter(
         "format",
@@ -216,6 +263,39 @@ fn add_tests(env: &mut Environment<'_>) {
     });
 }
 
+/// A Python generator's behaviour over already computed items.
+#[derive(Debug)]
+struct Generator(Vec<Value>);
+
+impl Object for Generator {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Iterable
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.0.clone())
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.0.len())
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result
+    where
+        Self: Sized + 'static,
+    {
+        f.write_str("<generator object>")
+    }
+}
+
+fn generator(items: Vec<Value>) -> Value {
+    Value::from_object(Generator(items))
+}
+
 /// `str(v)` capped at the value limit.
 fn str_of(b: &Budget, v: &Value) -> Result<String, Error> {
     py_str_string(v, b.limits.max_value_bytes).map_err(|o| b.overflow(o))
@@ -224,6 +304,10 @@ fn str_of(b: &Budget, v: &Value) -> Result<String, Error> {
 /// jinja2's `length`: `len(v)`, 0 for undefined.
 fn length(v: Value) -> Result<Value, Error> {
     match v.kind() {
+        ValueKind::Iterable => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "object of type 'generator' has no len()",
+        )),
         ValueKind::Undefined => Ok(Value::from(0)),
         ValueKind::String => Ok(Value::from(v.as_str().unwrap_or_default().chars().count())),
         _ => v.len().map(Value::from).ok_or_else(|| {

@@ -5,7 +5,8 @@
 //! and raw template text is written without passing the formatter. So after compiling, each
 //! `StringConcat`, `Add` and `Mul` instruction is replaced by a call to a checked function, and
 //! each `EmitRaw(text)` by `LoadConst(text); Emit`, so every byte of output passes the formatter,
-//! which counts it; each `PushLoop` is preceded by a call that refuses non-iterables, as Python. Jump targets are remapped. The checked functions are registered under names
+//! which counts it; `Slice` becomes Python's slicing (a list, not minijinja's lazy view); each
+//! `PushLoop` is preceded by a call that refuses non-iterables, as Python. Jump targets are remapped. The checked functions are registered under names
 //! with a space in them, which no template identifier can shadow.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +25,8 @@ pub(crate) const CONCAT_FN: &str = "nomoat concat";
 pub(crate) const ADD_FN: &str = "nomoat add";
 /// Name of the checked `*` operator.
 pub(crate) const MUL_FN: &str = "nomoat mul";
+/// Name of the Python-semantics slice (`x[a:b:c]`).
+pub(crate) const SLICE_FN: &str = "nomoat slice";
 /// Name of the check run on a `for` loop's source before the loop starts.
 pub(crate) const ITER_FN: &str = "nomoat iter";
 
@@ -199,6 +202,7 @@ pub(crate) fn rewrite<'s>(src: &Instructions<'s>) -> Instructions<'s> {
             Instruction::StringConcat => push(Instruction::CallFunction(CONCAT_FN, Some(2))),
             Instruction::Add => push(Instruction::CallFunction(ADD_FN, Some(2))),
             Instruction::Mul => push(Instruction::CallFunction(MUL_FN, Some(2))),
+            Instruction::Slice => push(Instruction::CallFunction(SLICE_FN, Some(4))),
             Instruction::Jump(t) => push(Instruction::Jump(map(*t))),
             Instruction::JumpIfFalse(t) => push(Instruction::JumpIfFalse(map(*t))),
             Instruction::JumpIfFalseOrPop(t) => push(Instruction::JumpIfFalseOrPop(map(*t))),
@@ -234,6 +238,79 @@ pub(crate) fn check_iterable(v: Value) -> Result<Value, Error> {
         }
         _ => Ok(v),
     }
+}
+
+/// `v[start:stop:step]` as Python: strings give strings, lists give lists.
+pub(crate) fn slice(v: Value, start: Value, stop: Value, step: Value) -> Result<Value, Error> {
+    let bound = |x: &Value, what: &str| -> Result<Option<i64>, Error> {
+        if x.is_none() || x.is_undefined() {
+            return Ok(None);
+        }
+        x.as_i64().map(Some).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("slice {what} must be an integer or None"),
+            )
+        })
+    };
+    let step = bound(&step, "step")?.unwrap_or(1);
+    if step == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "slice step cannot be zero",
+        ));
+    }
+    let (start, stop) = (bound(&start, "start")?, bound(&stop, "stop")?);
+    match v.kind() {
+        ValueKind::String => {
+            let chars: Vec<char> = v.as_str().unwrap_or_default().chars().collect();
+            let idx = slice_indices(chars.len(), start, stop, step);
+            Ok(Value::from(idx.map(|i| chars[i]).collect::<String>()))
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            let items: Vec<Value> = v.try_iter()?.collect();
+            let idx = slice_indices(items.len(), start, stop, step);
+            Ok(Value::from(
+                idx.map(|i| items[i].clone()).collect::<Vec<_>>(),
+            ))
+        }
+        ValueKind::Undefined => Err(Error::new(
+            ErrorKind::UndefinedError,
+            "cannot slice an undefined value",
+        )),
+        kind => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("'{kind}' object is not subscriptable"),
+        )),
+    }
+}
+
+/// The indices `range(*slice(start, stop, step).indices(len))` visits.
+fn slice_indices(
+    len: usize,
+    start: Option<i64>,
+    stop: Option<i64>,
+    step: i64,
+) -> impl Iterator<Item = usize> {
+    let len = i64::try_from(len).unwrap_or(i64::MAX);
+    let (lower, upper) = if step < 0 { (-1, len - 1) } else { (0, len) };
+    let clamp = |x: Option<i64>, default: i64| match x {
+        None => default,
+        Some(x) if x < 0 => (x.saturating_add(len)).max(lower),
+        Some(x) => x.min(upper),
+    };
+    let start = clamp(start, if step < 0 { upper } else { lower });
+    let stop = clamp(stop, if step < 0 { lower } else { upper });
+    let mut i = start;
+    std::iter::from_fn(move || {
+        let inside = if step > 0 { i < stop } else { i > stop };
+        if !inside {
+            return None;
+        }
+        let cur = i;
+        i = i.saturating_add(step);
+        usize::try_from(cur).ok()
+    })
 }
 
 /// A number as Python sees it (`True` is 1).
@@ -291,7 +368,30 @@ pub(crate) fn concat(budget: &Budget, a: &Value, b: &Value) -> Result<Value, Err
 pub(crate) fn add(budget: &Budget, a: &Value, b: &Value) -> Result<Value, Error> {
     let max = budget.limits.max_value_bytes;
     match (a.kind(), b.kind()) {
-        (ValueKind::String, ValueKind::String) => concat(budget, a, b),
+        (ValueKind::String, ValueKind::String) => {
+            // jinja2's `|safe` makes a `Markup`; `Markup + str` HTML-escapes the plain side and
+            // stays `Markup` (markupsafe), which some templates rely on (functionary v3.1).
+            if a.is_safe() == b.is_safe() {
+                let joined = concat(budget, a, b)?;
+                return Ok(if a.is_safe() {
+                    Value::from_safe_string(joined.as_str().unwrap_or_default().to_owned())
+                } else {
+                    joined
+                });
+            }
+            let esc = |v: &Value| {
+                if v.is_safe() {
+                    v.as_str().unwrap_or_default().to_owned()
+                } else {
+                    html_escape(v.as_str().unwrap_or_default())
+                }
+            };
+            let (l, r) = (esc(a), esc(b));
+            if l.len().saturating_add(r.len()) > max {
+                return Err(budget.value_limit());
+            }
+            Ok(Value::from_safe_string(l + &r))
+        }
         (ValueKind::Seq, ValueKind::Seq) => {
             let total = a.len().unwrap_or(0).saturating_add(b.len().unwrap_or(0));
             if total > max {
@@ -314,6 +414,22 @@ pub(crate) fn add(budget: &Budget, a: &Value, b: &Value) -> Result<Value, Error>
             _ => Err(type_error("+", a, b)),
         },
     }
+}
+
+/// markupsafe's `escape`.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&#39;"),
+            '"' => out.push_str("&#34;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn to_f64(n: Num) -> f64 {

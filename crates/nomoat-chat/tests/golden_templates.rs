@@ -15,7 +15,11 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     let dir = nomoat_testkit::reference("templates");
-    let text = std::fs::read_to_string(dir.join("golden-public.jsonl")).expect("golden file");
+    cases_from(&dir.join("golden-public.jsonl"))
+}
+
+fn cases_from(path: &std::path::Path) -> Vec<Case> {
+    let text = std::fs::read_to_string(path).expect("golden file");
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
@@ -32,7 +36,7 @@ fn cases() -> Vec<Case> {
                     bos_token: s("bos_token").expect("bos"),
                     eos_token: s("eos_token").expect("eos"),
                     tools: Some(j["tools"].clone()).filter(|t| !t.is_null()),
-                    extra: serde_json::Map::new(),
+                    extra: j["extra"].as_object().cloned().unwrap_or_default(),
                     now: Some(clock::parse_iso8601(&s("now").expect("now")).expect("iso time")),
                 },
                 output: s("output"),
@@ -44,17 +48,37 @@ fn cases() -> Vec<Case> {
 
 #[test]
 fn every_golden_case_renders_like_jinja2() {
-    let dir = nomoat_testkit::reference("templates");
     let cases = cases();
     assert!(
         cases.len() >= 210,
         "expected 210 golden cases, found {}",
         cases.len()
     );
+    check_all("public", &cases);
+}
+
+/// Renders made with `tests/data/make_golden_extra.py` (jinja2 3.1.6 in transformers' setup) for
+/// conversations the public file lacks: tools, tool calls (dict and string arguments), tool
+/// results, list content, reasoning, template kwargs, a trailing assistant turn.
+#[test]
+fn extra_golden_cases_render_like_jinja2() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-extra.jsonl");
+    let cases = cases_from(&path);
+    assert!(
+        cases.len() >= 420,
+        "expected 420 extra cases, found {}",
+        cases.len()
+    );
+    check_all("extra", &cases);
+}
+
+fn check_all(label: &str, cases: &[Case]) {
+    let dir = nomoat_testkit::reference("templates");
     let mut failures = Vec::new();
     let mut failed_templates = BTreeSet::new();
     let mut templates = BTreeSet::new();
-    for case in &cases {
+    for case in cases {
         templates.insert(case.template.clone());
         let source = std::fs::read_to_string(dir.join(&case.template)).expect("template file");
         // Real templates must fit in a tenth of the default budget (reliability.md's margin).
@@ -87,7 +111,7 @@ fn every_golden_case_renders_like_jinja2() {
         }
     }
     eprintln!(
-        "golden templates: {}/{} templates, {}/{} cases pass",
+        "{label} golden templates: {}/{} templates, {}/{} cases pass",
         templates.len() - failed_templates.len(),
         templates.len(),
         cases.len() - failures.len(),

@@ -115,6 +115,33 @@ fn python_methods_and_jinja_tests() {
 }
 
 #[test]
+fn slices_markup_and_generators_behave_as_in_python() {
+    assert_eq!(
+        r("{{ [1,2,3,4][1:] }}{{ [1,2,3,4][::-1] }}{{ [1,2,3,4][-2:] }}{{ 'héllo'[1:3] }}{{ 'abc'[::-1] }}{{ ([1,2,3][1:])|length }}"),
+        "[2, 3, 4][4, 3, 2, 1][3, 4]élcba2"
+    );
+    // `Markup + str` escapes the plain side (markupsafe); `~` does not.
+    assert_eq!(
+        r("{{ '<b>'|safe + '\"x\" & <y>' }}|{{ '<b>'|safe ~ '<i>' }}"),
+        "<b>&#34;x&#34; &amp; &lt;y&gt;|<b><i>"
+    );
+    // select/map give generators: iterable and true, but no len() and no JSON.
+    assert_eq!(
+        r("{{ messages|map(attribute='role')|join(',') }}{{ messages|selectattr('role', 'equalto', 'x') is iterable }}{% if messages|selectattr('role', 'equalto', 'x') %}T{% endif %}{{ messages|selectattr('role')|list|length }}"),
+        "userTrueT1"
+    );
+    for bad in [
+        "{{ messages|map(attribute='role')|tojson }}",
+        "{{ messages|selectattr('role')|length }}",
+    ] {
+        assert!(
+            ChatTemplate::new(bad).unwrap().render(&req()).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn undefined_is_lenient_like_jinja2() {
     assert_eq!(
         r("[{{ nope }}]{{ nope|length }}{% for x in nope %}x{% endfor %}{{ nope is defined }}"),
