@@ -66,6 +66,31 @@ WEATHER = {
     },
 }
 
+SEARCH = {
+    "type": "function",
+    "function": {
+        "name": "search_docs",
+        "description": "Search the documentation.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "query": {"type": "string"},
+                "filters": {
+                    "type": "object",
+                    "properties": {
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "min_score": {"type": "number", "default": 0.5},
+                        "decay": {"type": "number", "default": 1e-05},
+                        "exact": {"type": "boolean", "default": False},
+                    },
+                },
+                "limit": {"type": ["integer", "null"], "default": None},
+            },
+            "required": ["query"],
+        },
+    },
+}
+
 CONVERSATIONS = [
     ("tool_call_dict_args", [
         {"role": "system", "content": "You can call tools."},
@@ -97,6 +122,34 @@ CONVERSATIONS = [
         {"role": "assistant", "content": "4", "reasoning_content": "Add two and two."},
         {"role": "user", "content": "3+3?"},
     ], None, True, {"enable_thinking": False}),
+    ("two_tool_calls_nested_schema", [
+        {"role": "system", "content": "Use tools when useful."},
+        {"role": "user", "content": "Find docs on GGUF and the weather in Oslo."},
+        {"role": "assistant", "content": "Let me check both.", "tool_calls": [
+            {"id": "call_a", "type": "function",
+             "function": {"name": "search_docs",
+                          "arguments": {"query": "GGUF", "filters": {"tags": ["format"], "min_score": 0.75}}}},
+            {"id": "call_b", "type": "function",
+             "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]},
+        {"role": "tool", "tool_call_id": "call_a", "name": "search_docs", "content": "GGUF is a file format."},
+        {"role": "tool", "tool_call_id": "call_b", "name": "get_weather", "content": "-3 °C"},
+        {"role": "assistant", "content": "GGUF is a file format; Oslo is at -3 °C."},
+        {"role": "user", "content": "Thanks."},
+    ], [SEARCH, WEATHER], True, {}),
+    ("empty_messages", [], None, True, {}),
+    ("system_only", [
+        {"role": "system", "content": "You are terse."},
+    ], None, True, {}),
+    ("thinking_enabled", [
+        {"role": "user", "content": "Why is the sky blue?"},
+        {"role": "assistant", "content": "Rayleigh scattering.", "reasoning_content": "Short wavelengths scatter more."},
+        {"role": "user", "content": "And sunsets?"},
+    ], None, True, {"enable_thinking": True}),
+    ("tricky_text", [
+        {"role": "user", "content": "Literal {{ braces }} and {% tags %}, </s> <|im_end|> \\ backslash,\ttab, 'quotes' \"dq\"\n\n  trailing  "},
+        {"role": "assistant", "content": "\n  Leading and trailing whitespace.  \n"},
+        {"role": "user", "content": "ok"},
+    ], None, True, {}),
     ("ends_with_assistant", [
         {"role": "user", "content": "Say hi"},
         {"role": "assistant", "content": "  Hi!\n"},
