@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod model_arg;
+mod sampling_args;
 
 /// Run open-weight language models (Llama, Gemma, Qwen, Mistral, ...) from GGUF files.
 #[derive(Parser)]

@@ -1,9 +1,337 @@
-//! Placeholder until this subcommand lands; see the open issues.
+//! `nomoat bench`: llama-bench's measurements (see `nomoat_engine::bench`), its markdown table,
+//! and `--json` with llama-bench's own field names so tools that read llama-bench read this.
+use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use nomoat_engine::bench::{mean_sd, run_test, BenchTest};
+use nomoat_engine::generate::{LoadedModel, Session};
+use serde::Serialize;
+
+use crate::model_arg;
+
+/// Measure prompt processing (pp: N prompt tokens in one batch) and text generation (tg: N
+/// tokens one at a time) speed, as llama-bench does: tokens/s, mean ± sd over -r repetitions
+/// after a warm-up. Lists (-p 128,512) run one test per value.
+///
+/// Example:
+///   nomoat bench -p 512 -n 128 -t 2           # pp512 and tg128 with the default model
+///   nomoat bench -p 512 -n 0 -d 0,2048 --json  # also with 2048 tokens already in the cache
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Model: a .gguf path, a cached name, or hf:ORG/REPO/FILE.gguf (default: gemma3-270m)
+    #[arg(short, long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Prompt tokens of the pp tests (0: none)
+    #[arg(
+        short = 'p',
+        long = "n-prompt",
+        default_value = "512",
+        value_delimiter = ',',
+        value_name = "N"
+    )]
+    pub n_prompt: Vec<usize>,
+    /// Generated tokens of the tg tests (0: none)
+    #[arg(
+        short = 'n',
+        long = "n-gen",
+        default_value = "128",
+        value_delimiter = ',',
+        value_name = "N"
+    )]
+    pub n_gen: Vec<usize>,
+    /// Tokens already in the cache before each test (not timed)
+    #[arg(
+        short = 'd',
+        long = "n-depth",
+        default_value = "0",
+        value_delimiter = ',',
+        value_name = "N"
+    )]
+    pub n_depth: Vec<usize>,
+    /// Threads (default: physical cores)
+    #[arg(short, long, value_delimiter = ',', value_name = "N")]
+    pub threads: Vec<usize>,
+    /// Prompt tokens per forward pass
+    #[arg(
+        short = 'b',
+        long = "batch-size",
+        default_value_t = 512,
+        value_name = "N"
+    )]
+    pub batch: usize,
+    /// Repetitions of each test
+    #[arg(
+        short = 'r',
+        long = "repetitions",
+        default_value_t = 5,
+        value_name = "N"
+    )]
+    pub reps: usize,
+    /// Print a JSON array (llama-bench's fields) instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this subcommand is not implemented yet")
+/// One result, with llama-bench's JSON field names and order.
+#[derive(Serialize)]
+struct Record {
+    build_commit: String,
+    build_number: u32,
+    cpu_info: String,
+    gpu_info: String,
+    backends: String,
+    model_filename: String,
+    model_type: String,
+    model_size: u64,
+    model_n_params: u64,
+    n_batch: usize,
+    n_ubatch: usize,
+    n_threads: usize,
+    cpu_mask: String,
+    cpu_strict: bool,
+    poll: u32,
+    type_k: String,
+    type_v: String,
+    n_gpu_layers: i32,
+    split_mode: String,
+    main_gpu: i32,
+    no_kv_offload: bool,
+    flash_attn: bool,
+    tensor_split: String,
+    use_mmap: bool,
+    embeddings: bool,
+    n_prompt: usize,
+    n_gen: usize,
+    n_depth: usize,
+    test_time: String,
+    avg_ns: u64,
+    stddev_ns: u64,
+    avg_ts: f64,
+    stddev_ts: f64,
+    samples_ns: Vec<u64>,
+    samples_ts: Vec<f64>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.reps == 0 {
+        anyhow::bail!("-r must be at least 1");
+    }
+    let path = model_arg::resolve(args.model.as_deref())?;
+    let threads = if args.threads.is_empty() {
+        vec![nomoat_kernels::pool::default_threads()]
+    } else {
+        args.threads.clone()
+    };
+    let mut tests = Vec::new();
+    for &d in &args.n_depth {
+        for &p in args.n_prompt.iter().filter(|&&p| p > 0) {
+            tests.push(BenchTest {
+                n_prompt: p,
+                n_gen: 0,
+                n_depth: d,
+            });
+        }
+        for &g in args.n_gen.iter().filter(|&&g| g > 0) {
+            tests.push(BenchTest {
+                n_prompt: 0,
+                n_gen: g,
+                n_depth: d,
+            });
+        }
+    }
+    if tests.is_empty() {
+        anyhow::bail!("nothing to measure: give -p or -n above 0");
+    }
+    let (model_type, model_size, n_params) = describe_model(&path)?;
+    let cpu = cpu_info();
+    let mut records = Vec::new();
+    if !args.json {
+        writeln!(std::io::stdout(),
+            "| model                          |       size |     params | backend    |    threads |            test |                  t/s |"
+        )?;
+        writeln!(std::io::stdout(),
+            "| ------------------------------ | ---------: | ---------: | ---------- | ---------: | --------------: | -------------------: |"
+        )?;
+    }
+    for &t in &threads {
+        let lm = Arc::new(LoadedModel::load(&path, t)?);
+        for &test in &tests {
+            let n_ctx = test.n_depth + test.n_prompt + test.n_gen + 1;
+            let mut session = Session::new(lm.clone(), n_ctx, args.batch)?;
+            let test_time = nomoat_hub::cache::now_rfc3339();
+            let ns = run_test(&mut session, test, args.batch, args.reps, 0x5eed)?;
+            let ts: Vec<f64> = ns
+                .iter()
+                .map(|&n| test.n_tokens() as f64 * 1e9 / n.max(1) as f64)
+                .collect();
+            let nsf: Vec<f64> = ns.iter().map(|&n| n as f64).collect();
+            let (avg_ns, sd_ns) = mean_sd(&nsf);
+            let (avg_ts, sd_ts) = mean_sd(&ts);
+            if !args.json {
+                writeln!(
+                    std::io::stdout(),
+                    "| {:<30} | {:>10} | {:>10} | {:<10} | {:>10} | {:>15} | {:>20} |",
+                    truncate(&model_type, 30),
+                    size_str(model_size),
+                    params_str(n_params),
+                    "CPU",
+                    t,
+                    test.name(),
+                    format!("{avg_ts:.2} ± {sd_ts:.2}")
+                )?;
+            }
+            records.push(Record {
+                build_commit: env!("CARGO_PKG_VERSION").to_string(),
+                build_number: 0,
+                cpu_info: cpu.clone(),
+                gpu_info: String::new(),
+                backends: "CPU".into(),
+                model_filename: path.display().to_string(),
+                model_type: model_type.clone(),
+                model_size,
+                model_n_params: n_params,
+                n_batch: args.batch,
+                n_ubatch: args.batch,
+                n_threads: t,
+                cpu_mask: "0x0".into(),
+                cpu_strict: false,
+                poll: 50,
+                type_k: "f16".into(),
+                type_v: "f16".into(),
+                n_gpu_layers: 0,
+                split_mode: "layer".into(),
+                main_gpu: 0,
+                no_kv_offload: false,
+                flash_attn: true,
+                tensor_split: "0.00".into(),
+                use_mmap: true,
+                embeddings: false,
+                n_prompt: test.n_prompt,
+                n_gen: test.n_gen,
+                n_depth: test.n_depth,
+                test_time,
+                avg_ns: avg_ns.round() as u64,
+                stddev_ns: sd_ns.round() as u64,
+                avg_ts,
+                stddev_ts: sd_ts,
+                samples_ns: ns,
+                samples_ts: ts,
+            });
+        }
+    }
+    if args.json {
+        writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string_pretty(&records)?
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// llama-bench's model description ("gemma3 270M Q4_K - Medium"), tensor bytes and parameters.
+fn describe_model(path: &std::path::Path) -> anyhow::Result<(String, u64, u64)> {
+    let f = nomoat_gguf::GgufFile::open(path)?;
+    let g = f.gguf();
+    let arch = g.architecture().unwrap_or("unknown").to_string();
+    let size: u64 = g.tensors().iter().map(|t| t.n_bytes).sum();
+    let params: u64 = g.tensors().iter().map(|t| t.n_elements()).sum();
+    let ftype = g
+        .opt_u32("general.file_type")
+        .ok()
+        .flatten()
+        .map(ftype_name)
+        .unwrap_or("unknown type");
+    Ok((
+        format!("{arch} {} {ftype}", size_label(params)),
+        size,
+        params,
+    ))
+}
+
+/// llama.cpp's names of `general.file_type` values.
+fn ftype_name(t: u32) -> &'static str {
+    match t {
+        0 => "all F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K - Medium",
+        11 => "Q3_K - Small",
+        12 => "Q3_K - Medium",
+        13 => "Q3_K - Large",
+        14 => "Q4_K - Small",
+        15 => "Q4_K - Medium",
+        16 => "Q5_K - Small",
+        17 => "Q5_K - Medium",
+        18 => "Q6_K",
+        32 => "BF16",
+        _ => "unknown type",
+    }
+}
+
+/// "270M", "1B", "7B": the parameter count rounded as model names round it.
+fn size_label(params: u64) -> String {
+    let p = params as f64;
+    if p >= 1e9 {
+        format!("{:.0}B", p / 1e9)
+    } else if p >= 1e6 {
+        format!("{:.0}M", (p / 1e7).round() * 10.0)
+    } else {
+        format!("{:.0}K", p / 1e3)
+    }
+}
+
+fn size_str(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2} MiB", b / 1024.0 / 1024.0)
+    } else {
+        format!("{:.2} GiB", b / 1024.0 / 1024.0 / 1024.0)
+    }
+}
+
+fn params_str(n: u64) -> String {
+    let n = n as f64;
+    if n < 1e9 {
+        format!("{:.2} M", n / 1e6)
+    } else {
+        format!("{:.2} B", n / 1e9)
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// The CPU's model name from /proc/cpuinfo.
+fn cpu_info() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert_eq!(size_label(268_098_176), "270M");
+        assert_eq!(size_label(1_100_048_384), "1B");
+        assert_eq!(size_str(253_113_024 - 10_000_000), "231.84 MiB");
+        assert_eq!(params_str(268_098_176), "268.10 M");
+        assert_eq!(ftype_name(15), "Q4_K - Medium");
+    }
 }

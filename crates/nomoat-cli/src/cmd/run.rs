@@ -1,9 +1,366 @@
-//! Placeholder until this subcommand lands; see the open issues.
+//! `nomoat run [MODEL] [PROMPT]`: complete a prompt (streamed to stdout), or chat in the terminal.
+//!
+//! One positional argument is the model when it names one (a path, a cached or known name, an
+//! `hf:` spec) and the prompt otherwise, so `nomoat run "Once upon a time"` uses the default model.
+//! Interactive chat keeps the whole conversation in the chat template; the KV cache keeps the
+//! common prefix, so each turn only evaluates what is new.
+use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
+use anyhow::Context;
+use nomoat_chat::{ChatTemplate, Message, RenderRequest};
+use nomoat_engine::generate::{GenerateParams, Generation, LoadedModel, Session};
+use rustyline::error::ReadlineError;
+
+use crate::model_arg;
+use crate::sampling_args::SamplingArgs;
+
+/// Chat with a model or complete a prompt in the terminal (default model: gemma3-270m).
+///
+/// Examples:
+///   nomoat run "Once upon a time"              # complete with the default model
+///   nomoat run                                 # interactive chat with the default model
+///   nomoat run model.gguf                      # chat with a local file
+///   nomoat run hf:ORG/REPO/FILE.gguf "Hello" --chat
+///
+/// In the chat: /help, /reset (forget the conversation), /system TEXT (set the system prompt),
+/// /exit (or Ctrl-D). Ctrl-C stops the current answer.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Model (a .gguf path, a cached name, hf:ORG/REPO/FILE.gguf), or the prompt if it is not one
+    #[arg(value_name = "MODEL")]
+    pub first: Option<String>,
+    /// Prompt: complete it and exit (without one: interactive chat)
+    #[arg(value_name = "PROMPT")]
+    pub second: Option<String>,
+    /// Model, as an option (then the positional argument is the prompt)
+    #[arg(short, long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Prompt, as an option
+    #[arg(short, long, value_name = "TEXT")]
+    pub prompt: Option<String>,
+    /// Send the prompt through the model's chat template as a user message
+    #[arg(long)]
+    pub chat: bool,
+    /// System prompt for the chat template
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Tokens to generate per answer (default: 256 for a prompt, up to the context in chat)
+    #[arg(short = 'n', long = "n-predict", value_name = "N")]
+    pub n_predict: Option<usize>,
+    /// Context size in tokens
+    #[arg(short = 'c', long = "ctx", default_value_t = 4096, value_name = "N")]
+    pub ctx: usize,
+    /// Threads (default: physical cores)
+    #[arg(short, long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Prompt tokens per forward pass
+    #[arg(
+        short = 'b',
+        long = "batch-size",
+        default_value_t = 512,
+        value_name = "N"
+    )]
+    pub batch: usize,
+    /// Stop when this text appears (repeatable)
+    #[arg(long, value_name = "TEXT")]
+    pub stop: Vec<String>,
+    /// Keep generating past end-of-generation tokens
+    #[arg(long)]
+    pub ignore_eos: bool,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this subcommand is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (model, prompt) = split_positionals(&args)?;
+    let path = model_arg::resolve(model.as_deref())?;
+    let threads = args
+        .threads
+        .unwrap_or_else(nomoat_kernels::pool::default_threads);
+    let lm = Arc::new(LoadedModel::load(&path, threads)?);
+    let mut session = Session::new(lm.clone(), args.ctx, args.batch)?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    install_ctrl_c(cancel.clone());
+    match prompt {
+        Some(p) => complete(&args, &lm, &mut session, &p, cancel),
+        None => chat(&args, &lm, &mut session, cancel),
+    }
+}
+
+/// (model, prompt) from `[MODEL] [PROMPT]`, `-m` and `-p`.
+fn split_positionals(a: &Args) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let mut model = a.model.clone();
+    let mut prompt = a.prompt.clone();
+    let mut pos: Vec<String> = [&a.first, &a.second]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    if model.is_none()
+        && !pos.is_empty()
+        && (pos.len() == 2 || model_arg::looks_like_model(&pos[0]))
+    {
+        model = Some(pos.remove(0));
+    }
+    if let Some(p) = pos.pop() {
+        if prompt.is_some() || !pos.is_empty() {
+            anyhow::bail!("more than one prompt given (positional and -p); give one");
+        }
+        prompt = Some(p);
+    }
+    Ok((model, prompt))
+}
+
+fn params(
+    a: &Args,
+    n_ctx: usize,
+    default_n: usize,
+    cancel: &Arc<AtomicBool>,
+) -> anyhow::Result<GenerateParams> {
+    Ok(GenerateParams {
+        max_tokens: a.n_predict.unwrap_or(default_n),
+        sampling: a.sampling.params(n_ctx)?,
+        stop: a.stop.clone(),
+        logprobs: 0,
+        echo: false,
+        ignore_eos: a.ignore_eos,
+        cancel: Some(cancel.clone()),
+    })
+}
+
+/// Prompt mode: stream the completion to stdout.
+fn complete(
+    a: &Args,
+    lm: &LoadedModel,
+    session: &mut Session,
+    prompt: &str,
+    cancel: Arc<AtomicBool>,
+) -> anyhow::Result<ExitCode> {
+    let tokens = if a.chat {
+        let t = Template::for_model(lm)?;
+        let mut msgs = Vec::new();
+        if let Some(s) = &a.system {
+            msgs.push(Message::new("system", s.as_str()));
+        }
+        msgs.push(Message::new("user", prompt));
+        t.tokens(lm, &msgs)?
+    } else {
+        lm.tokenize_prompt(prompt)
+    };
+    let p = params(a, session.n_ctx(), 256, &cancel)?;
+    let g = stream(session, &tokens, &p)?;
+    writeln!(std::io::stdout())?;
+    report(&g);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Generates, writing text to stdout as it comes.
+fn stream(session: &mut Session, tokens: &[u32], p: &GenerateParams) -> anyhow::Result<Generation> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut err: Option<std::io::Error> = None;
+    let g = session.generate(tokens, p, &mut |t| {
+        if err.is_none() {
+            if let Err(e) = out.write_all(t.as_bytes()).and_then(|()| out.flush()) {
+                err = Some(e);
+            }
+        }
+    })?;
+    match err {
+        Some(e) => Err(e.into()),
+        None => Ok(g),
+    }
+}
+
+/// Speed after an answer, on stderr.
+fn report(g: &Generation) {
+    let t = &g.timings;
+    eprintln!(
+        "[{} prompt tokens at {:.1} tok/s, {} generated at {:.1} tok/s{}]",
+        t.prompt_evaluated,
+        t.prompt_tokens_per_second(),
+        t.generated,
+        t.generate_tokens_per_second(),
+        if g.cancelled { ", stopped" } else { "" }
+    );
+}
+
+/// A model's chat template and the texts of its BOS/EOS tokens.
+struct Template {
+    tpl: ChatTemplate,
+    bos: String,
+    eos: String,
+    /// Where it came from, for the banner.
+    origin: String,
+}
+
+impl Template {
+    fn for_model(lm: &LoadedModel) -> anyhow::Result<Template> {
+        let vocab = lm.tokenizer.vocab();
+        let text = |id: Option<u32>| {
+            id.map(|i| vocab.token_text(i).to_string())
+                .unwrap_or_default()
+        };
+        let (src, origin) = match lm.chat_template() {
+            Some(s) => (s.to_string(), "the model's chat template".to_string()),
+            None => {
+                let arch = lm.model.config().arch.name();
+                let name = lm.meta_str("general.name");
+                let src = nomoat_chat::builtin_for(arch, name).with_context(|| {
+                    format!(
+                        "the model has no chat template and nomoat has no built-in one for \
+                         {arch}; give a prompt to complete it instead"
+                    )
+                })?;
+                (
+                    src.to_string(),
+                    format!("the built-in {arch} template (none in the file)"),
+                )
+            }
+        };
+        Ok(Template {
+            tpl: ChatTemplate::new(&src).context("chat template")?,
+            bos: text(lm.tokenizer.bos()),
+            eos: text(lm.tokenizer.eos()),
+            origin,
+        })
+    }
+
+    /// Renders `msgs` with the generation prompt and tokenizes (BOS added unless the template
+    /// already wrote it).
+    fn tokens(&self, lm: &LoadedModel, msgs: &[Message]) -> anyhow::Result<Vec<u32>> {
+        let text = self
+            .tpl
+            .render(&RenderRequest {
+                messages: msgs.to_vec(),
+                add_generation_prompt: true,
+                bos_token: self.bos.clone(),
+                eos_token: self.eos.clone(),
+                ..Default::default()
+            })
+            .context("rendering the chat template")?;
+        let has_bos = !self.bos.is_empty() && text.starts_with(&self.bos);
+        Ok(lm.tokenizer.encode(&text, !has_bos, true))
+    }
+}
+
+const HELP: &str = "\
+/help          this help
+/reset         forget the conversation (keeps the system prompt)
+/system TEXT   set the system prompt and start over
+/exit          quit (also Ctrl-D)
+Ctrl-C stops the current answer.";
+
+fn chat(
+    a: &Args,
+    lm: &LoadedModel,
+    session: &mut Session,
+    cancel: Arc<AtomicBool>,
+) -> anyhow::Result<ExitCode> {
+    let t = Template::for_model(lm)?;
+    let name = lm
+        .meta_str("general.name")
+        .map(str::to_string)
+        .unwrap_or_else(|| lm.path.display().to_string());
+    eprintln!(
+        "Chatting with {name} ({}, context {} tokens), using {}.\nType /help for commands, /exit or Ctrl-D to quit.",
+        lm.model.config().arch.name(),
+        session.n_ctx(),
+        t.origin
+    );
+    let mut system = a.system.clone();
+    let mut msgs: Vec<Message> = Vec::new();
+    let mut rl = rustyline::DefaultEditor::new().context("terminal line editor")?;
+    let history = nomoat_hub::cache::default_home().join("history.txt");
+    let _ = rl.load_history(&history);
+    loop {
+        let line = match rl.readline(">>> ") {
+            Ok(l) => l,
+            Err(ReadlineError::Interrupted) => {
+                eprintln!("(Ctrl-D or /exit to quit)");
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e).context("reading the terminal"),
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let _ = rl.add_history_entry(line);
+        if let Some(cmd) = line.strip_prefix('/') {
+            let (name, rest) = cmd.split_once(' ').unwrap_or((cmd, ""));
+            match name {
+                "help" | "?" => eprintln!("{HELP}"),
+                "exit" | "quit" | "bye" => break,
+                "reset" | "clear" => {
+                    msgs.clear();
+                    eprintln!("(conversation forgotten)");
+                }
+                "system" => {
+                    let s = rest.trim();
+                    system = (!s.is_empty()).then(|| s.to_string());
+                    msgs.clear();
+                    eprintln!(
+                        "(system prompt {}; conversation restarted)",
+                        if system.is_some() { "set" } else { "cleared" }
+                    );
+                }
+                _ => eprintln!("unknown command /{name}; /help lists them"),
+            }
+            continue;
+        }
+        msgs.push(Message::new("user", line));
+        let mut all = Vec::with_capacity(msgs.len() + 1);
+        if let Some(s) = &system {
+            all.push(Message::new("system", s.as_str()));
+        }
+        all.extend(msgs.iter().cloned());
+        let tokens = t.tokens(lm, &all)?;
+        let room = session.n_ctx().saturating_sub(tokens.len());
+        if room == 0 {
+            msgs.pop();
+            eprintln!(
+                "(the conversation no longer fits in the context of {} tokens: /reset, or start with a larger --ctx)",
+                session.n_ctx()
+            );
+            continue;
+        }
+        cancel.store(false, Ordering::Relaxed);
+        let p = params(a, session.n_ctx(), room, &cancel)?;
+        let g = stream(session, &tokens, &p)?;
+        writeln!(std::io::stdout())?;
+        report(&g);
+        msgs.push(Message::new("assistant", g.text.trim().to_string()));
+    }
+    let _ = std::fs::create_dir_all(history.parent().unwrap_or(std::path::Path::new(".")));
+    let _ = rl.save_history(&history);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C sets `flag` (the current answer stops) instead of ending the program. The line
+/// editor reads Ctrl-C as a key while it waits for input, so this only acts during an answer.
+fn install_ctrl_c(flag: Arc<AtomicBool>) {
+    let started = std::thread::Builder::new()
+        .name("ctrl-c".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                while tokio::signal::ctrl_c().await.is_ok() {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            });
+        });
+    if let Err(e) = started {
+        tracing::warn!("Ctrl-C handler not installed: {e}");
+    }
 }
