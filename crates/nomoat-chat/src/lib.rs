@@ -11,6 +11,7 @@
 
 mod builtin;
 pub mod clock;
+mod constfold;
 mod env;
 mod error;
 mod message;

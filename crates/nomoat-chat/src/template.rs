@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 use crate::error::{Limit, TemplateError};
 use crate::message::Message;
 use crate::sandbox::{self, Budget, Cause, Limits};
-use crate::{clock, env};
+use crate::{clock, constfold, env};
 
 const TEMPLATE_NAME: &str = "chat_template";
 
@@ -52,7 +52,7 @@ impl ChatTemplate {
             }));
         }
         let source = generation_tags_to_if(source);
-        compile(&source)?;
+        compile(&source, limits.max_value_bytes)?;
         Ok(ChatTemplate {
             source: source.into(),
             limits,
@@ -98,7 +98,7 @@ impl ChatTemplate {
     }
 
     fn render_value(&self, root: Value, now: Option<i64>) -> Result<String, TemplateError> {
-        let (main, blocks) = compile(&self.source)?;
+        let (main, blocks) = compile(&self.source, self.limits.max_value_bytes)?;
         // `rewrite_all` keeps every instruction's meaning but routes operators, raw text and loop
         // sources through the budgeted functions registered by `env::build`.
         let (main, blocks) = sandbox::rewrite_all(&main, &blocks);
@@ -132,7 +132,7 @@ type Compiled<'s> = (
 /// Parses with jinja2's settings as Hugging Face uses them, and generates instructions.
 // `SyntaxConfig` is a unit struct unless another crate turns on minijinja's `custom_syntax`.
 #[allow(clippy::default_constructed_unit_structs)]
-fn compile(source: &str) -> Result<Compiled<'_>, TemplateError> {
+fn compile(source: &str, max_value: usize) -> Result<Compiled<'_>, TemplateError> {
     let ws = WhitespaceConfig {
         keep_trailing_newline: false,
         lstrip_blocks: true,
@@ -143,6 +143,8 @@ fn compile(source: &str) -> Result<Compiled<'_>, TemplateError> {
             message: describe(&e),
             line: e.line(),
         })?;
+    constfold::check(&ast, max_value)
+        .map_err(|_| TemplateError::Limit(Limit::ValueSize { max: max_value }))?;
     let mut g = CodeGenerator::new(TEMPLATE_NAME, source);
     g.compile_stmt(&ast);
     Ok(g.finish())

@@ -187,6 +187,34 @@ fn resource_bombs_stop_on_a_small_budget() {
     }
 }
 
+/// minijinja folds constant expressions while compiling; those that would build huge values are
+/// refused before any allocation.
+#[test]
+fn constant_folding_bombs_are_refused_at_compile_time() {
+    let chain = vec!["'a' * 10**7"; 200].join(" ~ ");
+    for src in [
+        "{{ 'a' * 100000000 }}".to_string(),
+        "{{ 'ab' * 10**8 }}".to_string(),
+        format!("{{{{ {chain} }}}}"),
+        "{{ ([1] * 10**9) ~ '' }}".to_string(),
+        "{% if false %}{{ 'x' * 10**8 }}{% endif %}".to_string(),
+        "{% macro m(a='x' * 10**8) %}{% endmacro %}".to_string(),
+    ] {
+        assert!(
+            matches!(
+                ChatTemplate::with_limits(&src, small()),
+                Err(TemplateError::Limit(Limit::ValueSize { .. }))
+            ),
+            "{src}"
+        );
+    }
+    // Small constant folds are fine.
+    assert_eq!(
+        render("{{ 'ab' * 3 ~ '-' ~ 2 ** 10 }}").unwrap(),
+        "ababab-1024"
+    );
+}
+
 #[test]
 fn raw_text_counts_towards_the_output_cap() {
     let src = format!(
