@@ -278,7 +278,7 @@ fn tiny_llama_model() {
 fn a_file_nomoat_cannot_run_prints_facts_and_errors_and_exits_1() {
     let mut w = GgufWriter::new(3);
     w.add_kv("general.architecture", "mamba")
-        .add_kv("general.name", "not runnable")
+        .add_kv("general.name", "not runnable\u{1b}[2J\r")
         .add_kv("mamba.block_count", 3u32)
         .add_kv("mamba.ssm.state_size", 16u32);
     w.add_tensor_f32("output_norm.weight", &[8], &[1.0; 8])
@@ -295,6 +295,10 @@ fn a_file_nomoat_cannot_run_prints_facts_and_errors_and_exits_1() {
         "other <arch> keys are shown: {s}"
     );
     assert!(s.contains("validation: "), "{s}");
+    assert!(
+        !s.contains('\u{1b}') && !s.contains('\r'),
+        "control characters from the file are escaped: {s:?}"
+    );
     assert!(s.to_lowercase().contains("architecture `mamba`"), "{s}");
 
     let (j, out) = show_json(&path);

@@ -11,7 +11,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use nomoat_gguf::{GgmlType, Gguf, GgufFile, Value};
 use serde::Serialize;
 
@@ -201,8 +200,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) if Path::new(p).exists() => PathBuf::from(p),
         other => crate::model_arg::resolve(other)?,
     };
-    let file =
-        GgufFile::open(&path).with_context(|| format!("cannot read model {}", path.display()))?;
+    let file = GgufFile::open(&path).map_err(|e| {
+        // Key and tensor names in the message come from the file: no raw control characters.
+        anyhow::anyhow!(printable(&format!(
+            "cannot read model {}: {e}",
+            path.display()
+        )))
+    })?;
     let mut facts = collect(&file, args.tensors);
     facts.validation = validate(&file);
     let out = if args.json {
@@ -554,7 +558,7 @@ fn opt_text<T: std::fmt::Display>(v: &Option<T>) -> String {
 fn render_text(f: &Facts) -> String {
     let mut s = String::new();
     let row = |s: &mut String, k: &str, v: String| {
-        let _ = writeln!(s, "  {k:<22}{v}");
+        let _ = writeln!(s, "  {:<22}{}", printable(k), printable(&v));
     };
     let _ = writeln!(s, "{}", f.file);
     row(&mut s, "architecture", opt_text(&f.architecture));
@@ -706,7 +710,7 @@ fn render_text(f: &Facts) -> String {
             let _ = writeln!(
                 s,
                 "  {:<w$}  {:<18}{:<8}[{}, {})",
-                t.name,
+                printable(&t.name),
                 format!("[{}]", shape.join(", ")),
                 t.ty,
                 t.start,
@@ -743,10 +747,27 @@ fn render_text(f: &Facts) -> String {
             }
         );
         for e in &f.validation.errors {
-            let _ = writeln!(s, "  - {e}");
+            let _ = writeln!(s, "  - {}", printable(e));
         }
     }
     s
+}
+
+/// Text from the file made safe for a terminal: control characters (escape sequences, newlines,
+/// carriage returns) are shown escaped instead of being interpreted.
+fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `0-4, 6-10, 12` for sorted indices.
@@ -783,6 +804,8 @@ mod tests {
         assert_eq!(file_type_name(4), "unknown, may not work");
         assert_eq!(compact_ranges(&[0, 1, 2, 3, 4, 6, 7, 9]), "0-4, 6-7, 9");
         assert_eq!(compact_ranges(&[]), "");
+        assert_eq!(printable("a\u{1b}[31mred\n"), "a\\u{1b}[31mred\\n");
+        assert_eq!(printable("plain ▁text"), "plain ▁text");
     }
 
     #[test]
