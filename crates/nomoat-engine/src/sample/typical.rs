@@ -39,7 +39,7 @@ impl Sampler for Typical {
         self.scratch.clear();
         self.scratch
             .extend(c.data.iter().map(|t| ((-t.p.ln() - entropy).abs(), *t)));
-        self.scratch.sort_by(|a, b| {
+        self.scratch.sort_unstable_by(|a, b| {
             a.0.partial_cmp(&b.0)
                 .unwrap_or(std::cmp::Ordering::Equal)
                 .then(a.1.id.cmp(&b.1.id))
