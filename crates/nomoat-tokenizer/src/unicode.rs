@@ -53,6 +53,20 @@ fn build_table() -> Vec<u8> {
             }
         }
     }
+    // llama.cpp's table is Unicode 15.1: code points assigned later are "undefined" there.
+    let assigned = class_ranges(r"\p{Age=15.1}");
+    let mut next = 0u32;
+    for &(a, b) in &assigned {
+        for v in &mut t[next as usize..a as usize] {
+            *v = OTHER;
+        }
+        next = b + 1;
+    }
+    if !assigned.is_empty() {
+        for v in &mut t[next as usize..] {
+            *v = OTHER;
+        }
+    }
     for (a, b) in class_ranges(r"\p{White_Space}") {
         for v in &mut t[a as usize..=b as usize] {
             *v |= WHITESPACE;
@@ -154,6 +168,10 @@ mod tests {
         assert_eq!(flags('\u{3000}'), OTHER | WHITESPACE);
         assert_eq!(flags('\u{200b}'), OTHER);
         assert_eq!(flags('\n'), OTHER | WHITESPACE);
+        // Unicode 15.1, as llama.cpp's table: CJK extension I is a letter, 16.0 additions are not.
+        assert_eq!(flags('\u{2EBF0}'), LETTER);
+        assert_eq!(flags('\u{897}'), OTHER);
+        assert_eq!(flags('\u{1C89}'), OTHER);
     }
 
     #[test]
