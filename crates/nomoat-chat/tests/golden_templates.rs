@@ -73,6 +73,17 @@ fn extra_golden_cases_render_like_jinja2() {
     check_all("extra", &cases);
 }
 
+/// A differential run on any file in the golden format, e.g. thousands of random conversations
+/// from `tests/data/make_golden_random.py` (needs Python with jinja2, so not part of CI).
+#[test]
+#[ignore = "set NOMOAT_CHAT_GOLDEN to a file made by tests/data/make_golden_random.py"]
+fn golden_file_from_env_renders_like_jinja2() {
+    let path = std::env::var_os("NOMOAT_CHAT_GOLDEN").expect("NOMOAT_CHAT_GOLDEN is not set");
+    let cases = cases_from(std::path::Path::new(&path));
+    assert!(!cases.is_empty(), "no cases in the file");
+    check_all("env", &cases);
+}
+
 fn check_all(label: &str, cases: &[Case]) {
     let dir = nomoat_testkit::reference("templates");
     let mut failures = Vec::new();
