@@ -68,6 +68,32 @@ impl Message {
     }
 }
 
+impl Message {
+    /// This message with every `tool_calls[i].function.arguments` that is a JSON string holding
+    /// an object replaced by that object. OpenAI clients send arguments as strings, while most
+    /// chat templates (Qwen, Hermes, Llama 3.1, ...) iterate them as a mapping; llama.cpp's server
+    /// converts them the same way. Strings that are not JSON objects are left as they are.
+    pub fn with_parsed_tool_arguments(&self) -> Message {
+        let mut m = self.clone();
+        if let Some(Json::Array(calls)) = m.extra.get_mut("tool_calls") {
+            for call in calls {
+                let Some(args) = call
+                    .get_mut("function")
+                    .and_then(|f| f.get_mut("arguments"))
+                else {
+                    continue;
+                };
+                if let Some(text) = args.as_str() {
+                    if let Ok(obj @ Json::Object(_)) = serde_json::from_str::<Json>(text) {
+                        *args = obj;
+                    }
+                }
+            }
+        }
+        m
+    }
+}
+
 impl Content {
     /// The text of the content: the string itself, or the `text` of every `{"type": "text"}`
     /// part joined with no separator (OpenAI's convention). `None` for `null` content or when a
@@ -105,6 +131,25 @@ mod tests {
         let j = m.to_template_json();
         let keys: Vec<_> = j.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["role", "tool_calls", "name"]);
+    }
+
+    #[test]
+    fn tool_arguments_strings_become_objects() {
+        let m: Message = serde_json::from_str(
+            r#"{"role":"assistant","content":null,"tool_calls":[
+                {"function":{"name":"f","arguments":"{\"b\": 1, \"a\": [2]}"}},
+                {"function":{"name":"g","arguments":"not json"}},
+                {"function":{"name":"h","arguments":{"x":1}}}]}"#,
+        )
+        .unwrap();
+        let p = m.with_parsed_tool_arguments();
+        let calls = p.extra["tool_calls"].as_array().unwrap();
+        assert_eq!(
+            calls[0]["function"]["arguments"].to_string(),
+            r#"{"b":1,"a":[2]}"#
+        );
+        assert_eq!(calls[1]["function"]["arguments"], "not json");
+        assert_eq!(calls[2]["function"]["arguments"]["x"], 1);
     }
 
     #[test]

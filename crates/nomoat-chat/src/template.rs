@@ -211,6 +211,12 @@ fn classify(budget: &Budget, e: &minijinja::Error, limits: &Limits) -> TemplateE
         _ if e.detail().is_some_and(|d| d.contains("recursion limit")) => {
             TemplateError::Limit(Limit::Recursion)
         }
+        ErrorKind::UndefinedError if e.detail().is_none() => TemplateError::Render {
+            message: "undefined value: the template used a variable, key or attribute that does \
+                      not exist (jinja2 allows printing or testing those, not using them)"
+                .into(),
+            line: e.line(),
+        },
         _ => TemplateError::Render {
             message: describe(e),
             line: e.line(),
