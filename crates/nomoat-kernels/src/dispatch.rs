@@ -54,6 +54,10 @@ pub type DotFn = fn(w: &[u8], a: &[u8], a_stride: usize, out: &mut [f32]);
 /// Convert a row of f32 activations into an activation format (`out` = whole blocks).
 pub type QuantizeFn = fn(x: &[f32], out: &mut [u8]);
 
+/// The R8 prompt-GEMM micro-kernel: `out[t][r]` = repacked row r · activation row t
+/// (see `crate::repack`); arguments `(k, group, tile, act, act_stride, out)`.
+pub type TileDotFn = fn(usize, usize, &[u8], &[u8], usize, &mut [[f32; crate::repack::R]]);
+
 /// A dot kernel and its name (for `describe`).
 #[derive(Clone, Copy, Debug)]
 pub struct DotKernel {
@@ -75,6 +79,7 @@ pub struct Kernels {
     pub level: Level,
     dots: Vec<Option<DotKernel>>,
     quant: [(QuantizeFn, &'static str); 4],
+    pub(crate) tile_dot: (TileDotFn, &'static str),
 }
 
 const N_TYPES: usize = GgmlType::ALL.len();
@@ -187,6 +192,7 @@ impl Kernels {
                 (q_q8_1, "q8_1 scalar"),
                 (q_q8k, "q8_K scalar"),
             ],
+            tile_dot: (crate::repack::tile_dot_scalar, "scalar"),
         }
     }
 
@@ -231,6 +237,11 @@ impl Kernels {
         for (act, (_, name)) in ["f32", "q8_0", "q8_1", "q8_K"].iter().zip(&self.quant) {
             s.push_str(&format!("  quantize→{act:<5} {name}\n"));
         }
+        s.push_str(&format!(
+            "  prompt GEMM (≥{} tokens; q4_0 q5_0 q2_K..q6_K): per-thread R8 repack, 8 rows × 4 tokens, {}\n",
+            crate::matmul::R8_MIN_TOKENS,
+            self.tile_dot.1
+        ));
         s
     }
 }

@@ -22,6 +22,7 @@ pub mod matmul;
 pub mod ops;
 pub mod pool;
 pub mod quant;
+pub mod repack;
 mod shared;
 pub mod vec;
 #[cfg(target_arch = "x86_64")]

@@ -13,6 +13,7 @@ use std::cell::RefCell;
 
 use crate::dispatch::{kernels, ActFormat, Kernels, MAX_COLS};
 use crate::pool::ThreadPool;
+use crate::repack;
 use crate::shared::SharedMut;
 use crate::{GgmlType, KernelError};
 
@@ -93,7 +94,14 @@ impl<'a> Matrix<'a> {
 thread_local! {
     /// Converted activations of the current call, reused across calls on the same thread.
     static ACT_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// R8-layout activations of the current call (prompt GEMM).
+    static ACT_R8: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// This thread's repacked weight tile (prompt GEMM); pool workers keep theirs across calls.
+    static TILE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Token count from which types with an R8 layout use the repacking GEMM.
+pub const R8_MIN_TOKENS: usize = 16;
 
 /// `y = x · Wᵀ`: `x` is `m × K` row-major, `y` is `m × N` row-major. Uses the process-wide
 /// kernel table ([`kernels`]).
@@ -129,6 +137,12 @@ pub fn matmul_with(
         let act = &mut buf[..need];
         quantize_rows(k, pool, dot.act, x, kk, m, act_row, act);
         let act: &[u8] = act;
+        if m >= R8_MIN_TOKENS && n >= repack::R {
+            if let Some(g) = repack::group_size(w.ty) {
+                gemm_r8(k, pool, w, g, act, act_row, m, y);
+                return;
+            }
+        }
         let out = SharedMut::new(y);
         if m == 1 {
             let chunk = (n / (pool.n_threads() * 16)).clamp(8, 256);
@@ -158,6 +172,89 @@ pub fn matmul_with(
                     t0 += nt;
                 }
             });
+        }
+    });
+}
+
+/// The prompt GEMM for types with an R8 layout: activations converted once to the R8 layout;
+/// each thread repacks 8 weight rows at a time into its own tile and sweeps all tokens over it.
+/// Rows beyond the last whole tile use the dot kernels.
+#[allow(clippy::too_many_arguments)]
+fn gemm_r8(
+    kern: &Kernels,
+    pool: &ThreadPool,
+    w: &Matrix<'_>,
+    g: usize,
+    act: &[u8],
+    act_row: usize,
+    m: usize,
+    y: &mut [f32],
+) {
+    let (n, kk) = (w.n_rows, w.n_cols);
+    let r8_row = repack::act_row_bytes(kk, g);
+    ACT_R8.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        let need = r8_row * m;
+        if buf.len() < need {
+            buf.resize(need, 0);
+        }
+        let r8 = &mut buf[..need];
+        {
+            let shared = SharedMut::new(r8);
+            pool.parallel_for(m, 16, |toks| {
+                for t in toks {
+                    // SAFETY: token row `t` belongs to this range only.
+                    let dst = unsafe { shared.slice_mut(t * r8_row..(t + 1) * r8_row) };
+                    repack::convert_act(g, &act[t * act_row..(t + 1) * act_row], kk, dst);
+                }
+            });
+        }
+        let r8: &[u8] = r8;
+        let out = SharedMut::new(y);
+        let n_tiles = n / repack::R;
+        let tb = repack::tile_bytes(kk, g);
+        let tile_dot = kern.tile_dot.0;
+        pool.parallel_for(n_tiles, 1, |tiles| {
+            TILE.with(|tcell| {
+                let mut tile = tcell.borrow_mut();
+                if tile.len() < tb {
+                    tile.resize(tb, 0);
+                }
+                let tile = &mut tile[..tb];
+                for ti in tiles {
+                    let r0 = ti * repack::R;
+                    let rows = std::array::from_fn(|r| w.row(r0 + r));
+                    repack::repack_tile(w.ty, rows, kk, tile);
+                    let mut o = [[0f32; repack::R]; 4];
+                    let mut t0 = 0;
+                    while t0 < m {
+                        let nt = (m - t0).min(4);
+                        tile_dot(kk, g, tile, &r8[t0 * r8_row..], r8_row, &mut o[..nt]);
+                        for (t, vals) in o[..nt].iter().enumerate() {
+                            for (r, &v) in vals.iter().enumerate() {
+                                // SAFETY: rows r0..r0+8 belong to this tile only.
+                                unsafe { out.write((t0 + t) * n + r0 + r, v) };
+                            }
+                        }
+                        t0 += nt;
+                    }
+                }
+            });
+        });
+        let dot = *kern.dot(w.ty).expect("supported type");
+        let rest = n_tiles * repack::R..n;
+        let mut o = [0f32; MAX_COLS];
+        for r in rest {
+            let mut t0 = 0;
+            while t0 < m {
+                let nt = (m - t0).min(MAX_COLS);
+                (dot.f)(w.row(r), &act[t0 * act_row..], act_row, &mut o[..nt]);
+                for (t, &v) in o[..nt].iter().enumerate() {
+                    // SAFETY: no pool job is running; this is the only writer.
+                    unsafe { out.write((t0 + t) * n + r, v) };
+                }
+                t0 += nt;
+            }
         }
     });
 }

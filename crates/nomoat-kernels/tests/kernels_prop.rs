@@ -86,7 +86,7 @@ proptest! {
         seed in any::<u64>(),
         n in 1usize..14,
         nblocks in 1usize..4,
-        m in 1usize..10,
+        m in prop_oneof![1usize..10, 14usize..40],
         threads in 1usize..4,
     ) {
         let ty = TYPES[ti];

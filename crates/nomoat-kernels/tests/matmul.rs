@@ -58,7 +58,14 @@ fn matmul_matches_f32_reference_for_every_type() {
     let pool = ThreadPool::new(2);
     let mut rng = Rng(1);
     for ty in TYPES {
-        for (n, k, m) in [(1, 256, 1), (5, 512, 1), (7, 256, 3), (9, 768, 6)] {
+        for (n, k, m) in [
+            (1, 256, 1),
+            (5, 512, 1),
+            (7, 256, 3),
+            (9, 768, 6),
+            (19, 512, 17),
+            (8, 256, 33),
+        ] {
             let w = random_matrix(&mut rng, ty, n, k);
             let x = random_acts(&mut rng, m * k);
             let mat = Matrix::new(ty, n, k, &w).unwrap();
@@ -76,6 +83,7 @@ fn gemm_equals_gemv_row_by_row() {
     let mut rng = Rng(2);
     let kern = nomoat_kernels::kernels();
     for ty in TYPES {
+        // Below the R8 threshold the GEMM runs the same dot kernels as the GEMV: equal bits.
         let (n, k, m) = (13, 512, 9);
         let w = random_matrix(&mut rng, ty, n, k);
         let x = random_acts(&mut rng, m * k);
@@ -91,12 +99,43 @@ fn gemm_equals_gemv_row_by_row() {
 }
 
 #[test]
+fn r8_gemm_equals_gemv_row_by_row() {
+    // From R8_MIN_TOKENS tokens, types with an R8 layout use the repacking GEMM: same quantized
+    // activations, different summation order, so equal within float rounding.
+    let pool = ThreadPool::new(2);
+    let mut rng = Rng(5);
+    let kern = nomoat_kernels::kernels();
+    for ty in TYPES {
+        let (n, k, m) = (21, 512, nomoat_kernels::matmul::R8_MIN_TOKENS + 3);
+        let w = random_matrix(&mut rng, ty, n, k);
+        let x = random_acts(&mut rng, m * k);
+        let mat = Matrix::new(ty, n, k, &w).unwrap();
+        let mut wf = vec![0f32; n * k];
+        dequantize_row(ty, &w, &mut wf);
+        let mut y = vec![0f32; m * n];
+        matmul_with(kern, &pool, &mat, &x, m, &mut y);
+        for t in 0..m {
+            let mut yt = vec![0f32; n];
+            matmul_with(kern, &pool, &mat, &x[t * k..(t + 1) * k], 1, &mut yt);
+            for r in 0..n {
+                let mag: f32 = (0..k).map(|i| (wf[r * k + i] * x[t * k + i]).abs()).sum();
+                let (a, b) = (y[t * n + r], yt[r]);
+                assert!(
+                    (a - b).abs() <= 1e-5 * mag + 1e-30,
+                    "{ty} t={t} r={r}: gemm {a} vs gemv {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn scalar_and_detected_tables_agree_on_matmul() {
     let pool = ThreadPool::new(2);
     let mut rng = Rng(3);
     let (s, d) = (Kernels::scalar(), Kernels::detect());
     for ty in TYPES {
-        let (n, k, m) = (11, 768, 5);
+        let (n, k, m) = (11, 768, 21);
         let w = random_matrix(&mut rng, ty, n, k);
         let x = random_acts(&mut rng, m * k);
         let mat = Matrix::new(ty, n, k, &w).unwrap();

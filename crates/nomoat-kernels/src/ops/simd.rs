@@ -76,6 +76,27 @@ pub fn axpy_f16(y: &mut [f32], a: f32, x: &[f16]) {
     scalar::axpy_f16(y, a, x)
 }
 
+/// `y[i] = f16(y[i] + a·x[i])` on an f16 accumulator (llama.cpp's `ggml_vec_mad_f16`: the sum is
+/// formed in f32 and rounded to f16 after every call).
+#[inline]
+pub fn axpy_f16_acc(y: &mut [f16], a: f32, x: &[f16]) {
+    assert_eq!(y.len(), x.len());
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time; lengths are equal.
+        return unsafe { avx2::axpy_f16_acc(y, a, x) };
+    }
+    scalar::axpy_f16_acc(y, a, x)
+}
+
+/// `y[i] = f16(y[i]·a)` on an f16 accumulator (`ggml_vec_scale_f16`).
+#[inline]
+pub fn scale_f16(y: &mut [f16], a: f32) {
+    for v in y {
+        *v = f16::from_f32(v.to_f32() * a);
+    }
+}
+
 /// `y[i] *= a`.
 #[inline]
 pub fn scale_f32(y: &mut [f32], a: f32) {
@@ -105,6 +126,12 @@ pub mod scalar {
     pub fn axpy_f16(y: &mut [f32], a: f32, x: &[f16]) {
         for (yi, xi) in y.iter_mut().zip(x) {
             *yi += a * xi.to_f32();
+        }
+    }
+
+    pub fn axpy_f16_acc(y: &mut [f16], a: f32, x: &[f16]) {
+        for (yi, xi) in y.iter_mut().zip(x) {
+            *yi = f16::from_f32(xi.to_f32().mul_add(a, yi.to_f32()));
         }
     }
 }
@@ -232,6 +259,27 @@ mod avx2 {
     /// # Safety
     /// CPU has AVX2+FMA+F16C; `y.len() == x.len()`.
     #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn axpy_f16_acc(y: &mut [f16], a: f32, x: &[f16]) {
+        let n = y.len();
+        let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+        let va = _mm256_set1_ps(a);
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n for both slices (equal lengths); 16-byte unaligned loads/stores.
+            unsafe {
+                let r = _mm256_fmadd_ps(load_f16x8(px.add(i)), va, load_f16x8(py.add(i)));
+                _mm_storeu_si128(py.add(i).cast(), _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(r));
+            }
+            i += 8;
+        }
+        for j in i..n {
+            y[j] = f16::from_f32(x[j].to_f32().mul_add(a, y[j].to_f32()));
+        }
+    }
+
+    /// # Safety
+    /// CPU has AVX2+FMA+F16C; `y.len() == x.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn axpy_f16(y: &mut [f32], a: f32, x: &[f16]) {
         let n = y.len();
         let (py, px) = (y.as_mut_ptr(), x.as_ptr());
@@ -283,6 +331,11 @@ mod tests {
             axpy_f16(&mut y1, a, &xh);
             scalar::axpy_f16(&mut y2, a, &xh);
             for (p, q) in y1.iter().zip(&y2) { prop_assert!(close(*p, *q, 1e-6)); }
+            let acc0: Vec<f16> = v.iter().map(|p| f16::from_f32(p.1)).collect();
+            let (mut a1, mut a2) = (acc0.clone(), acc0);
+            axpy_f16_acc(&mut a1, a, &xh);
+            scalar::axpy_f16_acc(&mut a2, a, &xh);
+            prop_assert_eq!(a1, a2);
         }
     }
 }

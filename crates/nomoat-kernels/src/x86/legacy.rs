@@ -113,10 +113,35 @@ unsafe fn unpack_q5_1(p: *const u8) -> (__m256i, f32, f32) {
     }
 }
 
-/// Σ over blocks of d_x·d_y·Σ x·y for signed weights against Q8_0 rows.
+/// Eight little-endian f16 values at `p`, `p + step`, … as f32 lanes.
 ///
 /// # Safety
-/// `w` holds `nb` blocks of `wb` bytes, `a` holds `N` rows of `nb` Q8_0 blocks `stride` apart.
+/// All eight 2-byte values must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn gather_f16x8(p: *const u8, step: usize) -> __m256 {
+    // SAFETY: caller guarantees the eight reads.
+    let h =
+        |i: usize| unsafe { u16::from_le_bytes([*p.add(i * step), *p.add(i * step + 1)]) as i16 };
+    _mm256_cvtph_ps(_mm_setr_epi16(
+        h(0),
+        h(1),
+        h(2),
+        h(3),
+        h(4),
+        h(5),
+        h(6),
+        h(7),
+    ))
+}
+
+/// Σ over blocks of d_x·d_y·Σ x·y for signed weights against Q8_0 rows. Blocks go by eights:
+/// the 8 weight scales and each row's 8 activation scales are converted in one F16C instruction
+/// each, and every block's combined scale is then a lane permute (per-block scalar f16
+/// conversions made these formats compute-bound).
+///
+/// # Safety
+/// `w` holds `nb` blocks of `U::WB` bytes, `a` holds `N` rows of `nb` Q8_0 blocks `stride` apart.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_signed<U: Signed, const N: usize>(
@@ -127,7 +152,33 @@ unsafe fn dot_signed<U: Signed, const N: usize>(
     out: &mut [f32],
 ) {
     let mut acc = [_mm256_setzero_ps(); N];
-    for ib in 0..nb {
+    let mut ib = 0;
+    while ib + 8 <= nb {
+        // SAFETY: blocks ib..ib+8 are inside w and inside every activation row.
+        unsafe {
+            let dx = gather_f16x8(w.add(ib * U::WB), U::WB);
+            let mut s = [_mm256_setzero_ps(); N];
+            for (t, s) in s.iter_mut().enumerate() {
+                *s = _mm256_mul_ps(
+                    dx,
+                    gather_f16x8(a.add(t * stride + ib * Q8_0_BYTES), Q8_0_BYTES),
+                );
+            }
+            for j in 0..8 {
+                let (qx, _) = U::unpack(w.add((ib + j) * U::WB));
+                let ax = _mm256_sign_epi8(qx, qx);
+                let idx = _mm256_set1_epi32(j as i32);
+                for t in 0..N {
+                    let ap = a.add(t * stride + (ib + j) * Q8_0_BYTES);
+                    let p = dot_i8(ax, qx, load256(ap.add(2)));
+                    let d = _mm256_permutevar8x32_ps(s[t], idx);
+                    acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
+                }
+            }
+        }
+        ib += 8;
+    }
+    while ib < nb {
         // SAFETY: block ib is inside w and inside every activation row (caller's contract).
         unsafe {
             let (qx, dx) = U::unpack(w.add(ib * U::WB));
@@ -139,6 +190,7 @@ unsafe fn dot_signed<U: Signed, const N: usize>(
                 *acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), *acc);
             }
         }
+        ib += 1;
     }
     for t in 0..N {
         out[t] = hsum(acc[t]);

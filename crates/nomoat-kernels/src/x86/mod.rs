@@ -5,6 +5,7 @@
 
 mod common;
 mod float;
+mod gemm_r8;
 mod kquants;
 mod legacy;
 pub mod vec;
@@ -22,6 +23,7 @@ pub fn avx2_available() -> bool {
 /// Replace the scalar entries of `k` with the AVX2 kernels.
 pub fn install_avx2(k: &mut Kernels) {
     k.level = Level::Avx2;
+    k.tile_dot = (gemm_r8::tile_dot, "avx2");
     let table: [(GgmlType, ActFormat, DotFn, &'static str); 15] = [
         (
             GgmlType::Q4_K,
