@@ -80,10 +80,11 @@ impl Gguf {
         self.tensor_index.get(name).map(|&i| &self.tensors[i])
     }
 
-    /// Absolute byte range of a tensor's data in the file (validated at parse time).
+    /// Absolute byte range of a tensor's data in the file (validated at parse time for this
+    /// file's infos; saturating for a foreign or hand-made one).
     pub fn tensor_range(&self, t: &TensorInfo) -> std::ops::Range<u64> {
-        let start = self.data_offset + t.offset;
-        start..start + t.n_bytes
+        let start = self.data_offset.saturating_add(t.offset);
+        start..start.saturating_add(t.n_bytes)
     }
 
     /// `general.architecture`.

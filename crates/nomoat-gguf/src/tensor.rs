@@ -18,14 +18,15 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
-    /// Total number of elements (the product of `dims`; checked at parse time).
+    /// Total number of elements (the product of `dims`; checked at parse time, saturating for
+    /// a hand-made info).
     pub fn n_elements(&self) -> u64 {
-        self.dims.iter().product()
+        saturating_product(&self.dims)
     }
 
     /// Number of rows: the product of `dims[1..]` (1 for a vector).
     pub fn n_rows(&self) -> u64 {
-        self.dims.iter().skip(1).product()
+        saturating_product(self.dims.get(1..).unwrap_or(&[]))
     }
 
     /// Elements per row (`dims[0]`).
@@ -43,4 +44,8 @@ impl TensorInfo {
         let parts: Vec<String> = self.dims.iter().map(|d| d.to_string()).collect();
         format!("[{}]", parts.join(", "))
     }
+}
+
+fn saturating_product(dims: &[u64]) -> u64 {
+    dims.iter().fold(1u64, |acc, &d| acc.saturating_mul(d))
 }
