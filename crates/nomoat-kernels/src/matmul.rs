@@ -214,30 +214,43 @@ fn gemm_r8(
         let n_tiles = n / repack::R;
         let tb = repack::tile_bytes(kk, g);
         let tile_dot = kern.tile_dot.0;
-        pool.parallel_for(n_tiles, 1, |tiles| {
+        // Work item: TILES_PER_ITEM tiles (32 rows), repacked once; then token blocks of
+        // TOKEN_BLOCK tokens sweep all of them, so the activations being read stay in L2.
+        const TILES_PER_ITEM: usize = 4;
+        const TOKEN_BLOCK: usize = 64;
+        pool.parallel_for(n_tiles, TILES_PER_ITEM, |tiles| {
             TILE.with(|tcell| {
-                let mut tile = tcell.borrow_mut();
-                if tile.len() < tb {
-                    tile.resize(tb, 0);
+                let mut buf = tcell.borrow_mut();
+                let need = tb * TILES_PER_ITEM;
+                if buf.len() < need {
+                    buf.resize(need, 0);
                 }
-                let tile = &mut tile[..tb];
-                for ti in tiles {
+                for (j, ti) in tiles.clone().enumerate() {
                     let r0 = ti * repack::R;
                     let rows = std::array::from_fn(|r| w.row(r0 + r));
-                    repack::repack_tile(w.ty, rows, kk, tile);
-                    let mut o = [[0f32; repack::R]; 4];
-                    let mut t0 = 0;
-                    while t0 < m {
-                        let nt = (m - t0).min(4);
-                        tile_dot(kk, g, tile, &r8[t0 * r8_row..], r8_row, &mut o[..nt]);
-                        for (t, vals) in o[..nt].iter().enumerate() {
-                            for (r, &v) in vals.iter().enumerate() {
-                                // SAFETY: rows r0..r0+8 belong to this tile only.
-                                unsafe { out.write((t0 + t) * n + r0 + r, v) };
+                    repack::repack_tile(w.ty, rows, kk, &mut buf[j * tb..(j + 1) * tb]);
+                }
+                let mut o = [[0f32; repack::R]; 4];
+                let mut b0 = 0;
+                while b0 < m {
+                    let b1 = (b0 + TOKEN_BLOCK).min(m);
+                    for (j, ti) in tiles.clone().enumerate() {
+                        let r0 = ti * repack::R;
+                        let tile = &buf[j * tb..(j + 1) * tb];
+                        let mut t0 = b0;
+                        while t0 < b1 {
+                            let nt = (b1 - t0).min(4);
+                            tile_dot(kk, g, tile, &r8[t0 * r8_row..], r8_row, &mut o[..nt]);
+                            for (t, vals) in o[..nt].iter().enumerate() {
+                                for (r, &v) in vals.iter().enumerate() {
+                                    // SAFETY: rows r0..r0+8 belong to this work item only.
+                                    unsafe { out.write((t0 + t) * n + r0 + r, v) };
+                                }
                             }
+                            t0 += nt;
                         }
-                        t0 += nt;
                     }
+                    b0 = b1;
                 }
             });
         });

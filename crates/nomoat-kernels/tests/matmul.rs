@@ -65,6 +65,7 @@ fn matmul_matches_f32_reference_for_every_type() {
             (9, 768, 6),
             (19, 512, 17),
             (8, 256, 33),
+            (41, 256, 70),
         ] {
             let w = random_matrix(&mut rng, ty, n, k);
             let x = random_acts(&mut rng, m * k);
