@@ -88,6 +88,37 @@ impl Builtin {
     }
 }
 
+impl Builtin {
+    /// Picks a family from the special tokens of a vocabulary (`<|start_header_id|>` means Llama 3,
+    /// `<start_of_turn>` Gemma, `<|im_start|>` ChatML, `<|assistant|>` with `<|end|>` Phi-3,
+    /// `[INST]` Mistral), for files whose metadata names no known family. Llama 2 has no such
+    /// token and is only found by name.
+    pub fn detect_from_tokens<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Option<Builtin> {
+        let (mut llama3, mut gemma, mut chatml, mut phi_a, mut phi_e, mut inst) =
+            (false, false, false, false, false, false);
+        for t in tokens {
+            match t {
+                "<|start_header_id|>" => llama3 = true,
+                "<start_of_turn>" => gemma = true,
+                "<|im_start|>" => chatml = true,
+                "<|assistant|>" => phi_a = true,
+                "<|end|>" => phi_e = true,
+                "[INST]" => inst = true,
+                _ => {}
+            }
+        }
+        [
+            (llama3, Builtin::Llama3),
+            (gemma, Builtin::Gemma),
+            (chatml, Builtin::ChatMl),
+            (phi_a && phi_e, Builtin::Phi3),
+            (inst, Builtin::Mistral),
+        ]
+        .into_iter()
+        .find_map(|(hit, b)| hit.then_some(b))
+    }
+}
+
 /// The built-in template source for a model of architecture `arch` named `name`, if its family
 /// is known.
 pub fn builtin_for(arch: &str, name: Option<&str>) -> Option<&'static str> {
@@ -127,6 +158,22 @@ mod tests {
         assert!(builtin_for("gemma3", None)
             .unwrap()
             .contains("<start_of_turn>"));
+        let toks = [
+            "<s>",
+            "<|begin_of_text|>",
+            "<|start_header_id|>",
+            "<|eot_id|>",
+        ];
+        assert_eq!(Builtin::detect_from_tokens(toks), Some(Builtin::Llama3));
+        assert_eq!(
+            Builtin::detect_from_tokens(["<|user|>", "<|assistant|>", "<|end|>"]),
+            Some(Builtin::Phi3)
+        );
+        assert_eq!(
+            Builtin::detect_from_tokens(["<s>", "[INST]"]),
+            Some(Builtin::Mistral)
+        );
+        assert_eq!(Builtin::detect_from_tokens(["<s>", "</s>", "a"]), None);
         for b in Builtin::ALL {
             assert_eq!(Builtin::from_name(b.name()), Some(b));
         }
