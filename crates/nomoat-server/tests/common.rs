@@ -164,3 +164,21 @@ pub fn chat_prompt_ids(user: &str) -> Vec<u32> {
         .expect("render");
     FakeText.tokenize(&s, add, true).expect("tokenize")
 }
+
+/// Waits (up to 5 s) until the engine has no request in flight: the engine thread drops a
+/// finished request's place just after sending its last event.
+pub async fn wait_idle(state: &nomoat_server::AppState) {
+    let engine = &state.model().expect("model").engine;
+    let t0 = std::time::Instant::now();
+    loop {
+        let s = engine.stats();
+        if s.inflight == 0 && s.running == 0 && s.waiting == 0 {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "engine still busy: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

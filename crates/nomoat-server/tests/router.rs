@@ -516,7 +516,7 @@ async fn a_panic_is_that_requests_500_only() {
     let (st, _) = send_json(&s.app, post("/v1/chat/completions", &ok)).await;
     assert_eq!(st, StatusCode::OK);
     // The place the panicking request reserved came back.
-    assert_eq!(s.state.model().expect("m").engine.stats().inflight, 0);
+    wait_idle(&s.state).await;
 }
 
 #[tokio::test]
@@ -557,6 +557,7 @@ async fn metrics_count_requests_tokens_and_engine_state() {
     )
     .await;
     send_json(&s.app, get("/nope")).await;
+    wait_idle(&s.state).await;
     let (st, h, b) = send(&s.app, get("/metrics")).await;
     assert_eq!(st, StatusCode::OK);
     assert!(h["content-type"]

@@ -327,6 +327,7 @@ impl<B: Backend> EngineLoop<B> {
         let mut plan: Vec<Planned> = Vec::new();
         let mut budget = self.cfg.step_tokens.max(1);
         let mut rows_left = self.cfg.max_logit_rows.max(1);
+        let mut committed = 0usize;
         // Pass 1: the decode token of every sequence, oldest first; preempt the youngest if a
         // new block is needed and none is free.
         let mut i = 0;
@@ -343,14 +344,16 @@ impl<B: Backend> EngineLoop<B> {
                 i += 1;
                 continue;
             }
-            let need = self.backend.blocks_needed(id, 1);
-            if need > 0 && !self.evict_cache_for(need) {
+            // Blocks already promised to earlier rows of this step count as taken.
+            let need = self.backend.blocks_needed(id, 1) + committed;
+            if need > committed && !self.evict_cache_for(need) {
                 while self.backend.n_free_blocks() < need && self.preempt_youngest(order) {}
                 if self.backend.n_free_blocks() < need {
                     i += 1;
                     continue;
                 }
             }
+            committed = need;
             let s = &self.running[i];
             let pos = s.n_computed;
             self.batch.push(s.tokens[pos], pos as u32, id, true);
@@ -387,7 +390,7 @@ impl<B: Backend> EngineLoop<B> {
             }
             let bs = self.backend.block_size().max(1);
             while n > 0 {
-                let need = self.backend.blocks_needed(id, n);
+                let need = self.backend.blocks_needed(id, n) + committed;
                 if need <= self.backend.n_free_blocks() || self.evict_cache_for(need) {
                     break;
                 }
@@ -396,6 +399,7 @@ impl<B: Backend> EngineLoop<B> {
             if n == 0 {
                 continue;
             }
+            committed += self.backend.blocks_needed(id, n);
             let s = &self.running[i];
             let end = s.n_computed + n;
             let mut rows = Vec::new();
@@ -510,7 +514,7 @@ impl<B: Backend> EngineLoop<B> {
         let k = s.n_prompt / bs * bs;
         let prefix: Vec<u32> = s.tokens[..k].to_vec();
         self.running[i].registered = true;
-        if k == 0 || self.cache.covered(&prefix) >= k {
+        if k == 0 || self.cfg.prefix_cache_entries == 0 || self.cache.covered(&prefix) >= k {
             return;
         }
         if self.cache.is_full() {

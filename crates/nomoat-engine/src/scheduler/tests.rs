@@ -66,6 +66,33 @@ fn reference(prompt: &[u32], max_tokens: usize) -> Vec<u32> {
     out
 }
 
+/// The engine drops a finished request's place and publishes its counters just after the last
+/// event; wait for that.
+fn wait_idle(e: &Engine) -> StatsSnapshot {
+    let t0 = Instant::now();
+    loop {
+        let st = e.stats();
+        if st.inflight == 0 && st.running == 0 && st.waiting == 0 {
+            return st;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "still busy: {st:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Like [`reference`] with the end-of-generation token never chosen.
+fn reference_no_eog(prompt: &[u32], max_tokens: usize) -> Vec<u32> {
+    let mut hist = prompt.to_vec();
+    let mut out = Vec::new();
+    for _ in 0..max_tokens {
+        let l = FakeBackend::logits_for(&hist, V);
+        let id = crate::sample::SamplerChain::new(SamplingParams::greedy(), V).sample(&l[..V - 1]);
+        out.push(id);
+        hist.push(id);
+    }
+    out
+}
+
 fn prompt(seed: u32, len: usize) -> Vec<u32> {
     (0..len as u32)
         .map(|i| (i * 7 + seed * 13) % (V as u32 - 1))
@@ -112,9 +139,7 @@ fn concurrent_requests_do_not_mix_and_long_prompts_are_chunked() {
         assert!(matches!(done, Event::Done { .. }), "{done:?}");
         assert_eq!(ids, reference(p, 20));
     }
-    let st = e.stats();
-    assert_eq!(st.inflight, 0);
-    assert_eq!(st.running, 0);
+    wait_idle(&e);
 }
 
 #[test]
@@ -129,7 +154,7 @@ fn shared_prefix_is_reused_and_gives_the_same_tokens() {
     let (ids_b, _, done) = collect(&submit(&e, greedy(b.clone(), 8)));
     assert_eq!(ids_a, reference(&a, 8));
     assert_eq!(ids_b, reference(&b, 8));
-    let st = e.stats();
+    let st = wait_idle(&e);
     assert_eq!(st.prefix_hits, 1);
     assert_eq!(st.prefix_hit_tokens, 16);
     match done {
@@ -148,16 +173,19 @@ fn short_of_blocks_preempts_and_still_gives_exact_tokens() {
     };
     let e = engine(14, cfg, 0);
     let prompts: Vec<Vec<u32>> = (0..3).map(|i| prompt(10 + i, 6)).collect();
-    let rxs: Vec<_> = prompts
-        .iter()
-        .map(|p| submit(&e, greedy(p.clone(), 24)))
-        .collect();
+    // The end-of-generation token is banned so every sequence grows to its full length.
+    let no_eog = |p: &Vec<u32>| {
+        let mut r = greedy(p.clone(), 24);
+        r.sampling.logit_bias = vec![(V as u32 - 1, -1000.0)];
+        r
+    };
+    let rxs: Vec<_> = prompts.iter().map(|p| submit(&e, no_eog(p))).collect();
     for (p, rx) in prompts.iter().zip(&rxs) {
         let (ids, _, done) = collect(rx);
         assert!(matches!(done, Event::Done { .. }), "{done:?}");
-        assert_eq!(ids, reference(p, 24));
+        assert_eq!(ids, reference_no_eog(p, 24));
     }
-    let st = e.stats();
+    let st = wait_idle(&e);
     assert!(st.preemptions > 0, "{st:?}");
     assert_eq!(st.kv_blocks_free, 14);
 }
