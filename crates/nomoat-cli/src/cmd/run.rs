@@ -364,3 +364,44 @@ fn install_ctrl_c(flag: Arc<AtomicBool>) {
         tracing::warn!("Ctrl-C handler not installed: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: Args,
+    }
+
+    fn split(args: &[&str]) -> anyhow::Result<(Option<String>, Option<String>)> {
+        let t = T::try_parse_from(std::iter::once("run").chain(args.iter().copied()))?;
+        split_positionals(&t.a)
+    }
+
+    #[test]
+    fn one_positional_is_a_prompt_unless_it_names_a_model() {
+        let s = |v: Option<&str>| v.map(str::to_string);
+        assert_eq!(
+            split(&["Once upon a time"]).unwrap(),
+            (None, s(Some("Once upon a time")))
+        );
+        assert_eq!(split(&["x.gguf"]).unwrap(), (s(Some("x.gguf")), None));
+        assert_eq!(
+            split(&["gemma3-270m"]).unwrap(),
+            (s(Some("gemma3-270m")), None)
+        );
+        assert_eq!(
+            split(&["m.gguf", "Hi"]).unwrap(),
+            (s(Some("m.gguf")), s(Some("Hi")))
+        );
+        assert_eq!(
+            split(&["-m", "m.gguf", "Hi"]).unwrap(),
+            (s(Some("m.gguf")), s(Some("Hi")))
+        );
+        assert_eq!(split(&[]).unwrap(), (None, None));
+        assert!(split(&["-p", "a", "b"]).is_err());
+    }
+}
