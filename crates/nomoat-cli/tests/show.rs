@@ -351,3 +351,24 @@ fn malformed_files_exit_1_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/model.gguf"));
 }
+
+#[test]
+fn vocabulary_only_file_shows_the_tokenizer_and_a_short_error_list() {
+    let path = nomoat_testkit::reference("vocab/ggml-vocab-llama-spm.gguf");
+    let out = nomoat(&["show", path.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no tensors: nomoat cannot run it"
+    );
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.contains("(no tensors: a vocabulary-only file)"), "{s}");
+    assert!(s.contains("vocab size            32000"), "{s}");
+    let listed = s.lines().filter(|l| l.starts_with("  - ")).count();
+    let (j, _) = show_json(&path);
+    let all = j["validation"]["errors"].as_array().unwrap().len();
+    assert_eq!(j["tokenizer"]["vocab_size"], 32000);
+    assert!(all > 20, "{all}");
+    assert_eq!(listed, 20);
+    assert!(s.contains(&format!("… and {} more", all - 20)), "{s}");
+}

@@ -558,7 +558,7 @@ fn opt_text<T: std::fmt::Display>(v: &Option<T>) -> String {
 fn render_text(f: &Facts) -> String {
     let mut s = String::new();
     let row = |s: &mut String, k: &str, v: String| {
-        let _ = writeln!(s, "  {:<22}{}", printable(k), printable(&v));
+        let _ = writeln!(s, "  {:<21} {}", printable(k), printable(&v));
     };
     let _ = writeln!(s, "{}", f.file);
     row(&mut s, "architecture", opt_text(&f.architecture));
@@ -624,6 +624,7 @@ fn render_text(f: &Facts) -> String {
     );
     let scaling = match &h.rope_scaling_type {
         None => "none".to_owned(),
+        Some(serde_json::Value::String(t)) if t == "none" => "none".to_owned(),
         Some(t) => format!(
             "{} × {} (original context {})",
             json_text(&Some(t.clone())),
@@ -686,11 +687,15 @@ fn render_text(f: &Facts) -> String {
     }
 
     let _ = writeln!(s, "\ntensor types");
-    let _ = writeln!(
-        s,
-        "  {:<10}{:>8}{:>16}{:>14}",
-        "type", "tensors", "elements", "bytes"
-    );
+    if f.tensor_types.is_empty() {
+        let _ = writeln!(s, "  (no tensors: a vocabulary-only file)");
+    } else {
+        let _ = writeln!(
+            s,
+            "  {:<10}{:>8}{:>16}{:>14}",
+            "type", "tensors", "elements", "bytes"
+        );
+    }
     for r in &f.tensor_types {
         let _ = writeln!(
             s,
@@ -746,8 +751,17 @@ fn render_text(f: &Facts) -> String {
                 "s"
             }
         );
-        for e in &f.validation.errors {
+        // A vocabulary-only file misses hundreds of tensors: show the first ones.
+        const SHOWN: usize = 20;
+        for e in f.validation.errors.iter().take(SHOWN) {
             let _ = writeln!(s, "  - {}", printable(e));
+        }
+        if f.validation.errors.len() > SHOWN {
+            let _ = writeln!(
+                s,
+                "  … and {} more (`--json` lists them all)",
+                f.validation.errors.len() - SHOWN
+            );
         }
     }
     s
