@@ -68,6 +68,8 @@ impl SpecialTrie {
         if self.terminal.len() <= 1 {
             return found;
         }
+        // Newlines and spaces are user-defined tokens in some vocabularies: mark each token once.
+        let mut seen = vec![false; v.special_cache.len()];
         for i in 0..text.len() {
             if !self.first[text[i] as usize] {
                 continue;
@@ -79,17 +81,17 @@ impl SpecialTrie {
                     None => break,
                 }
                 let rank = self.terminal[node as usize];
-                if rank != NONE {
+                if rank != NONE && !seen[rank as usize] {
                     let id = v.special_cache[rank as usize];
                     let a = v.attrs[id as usize];
                     if parse_special || a & (attr::CONTROL | attr::UNKNOWN) == 0 {
+                        seen[rank as usize] = true;
                         found.push(rank);
                     }
                 }
             }
         }
         found.sort_unstable();
-        found.dedup();
         found
     }
 }

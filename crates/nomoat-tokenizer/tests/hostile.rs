@@ -34,6 +34,13 @@ fn expect_error(w: &GgufWriter, needle: &str) {
 }
 
 #[test]
+fn tokenizer_is_shareable_across_threads() {
+    fn check<T: Send + Sync>() {}
+    check::<Tokenizer>();
+    check::<nomoat_tokenizer::StreamDecoder>();
+}
+
+#[test]
 fn valid_base_vocabulary_works() {
     let tok = build(&base()).expect("valid");
     assert_eq!(tok.encode("ab a", false, false), vec![2, 3, 0]);
