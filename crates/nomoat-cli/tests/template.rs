@@ -130,3 +130,23 @@ fn errors_are_clear() {
     let e = err_of(&["template", "--builtin", "nope", "--messages"], &[&msgs]);
     assert!(e.contains("gemma"), "{e}");
 }
+
+/// A vocab-only GGUF without a template or a known name: the family comes from its special
+/// tokens (Llama 3 here), BOS text from its vocabulary.
+#[test]
+fn vocab_only_gguf_gets_a_builtin_from_its_special_tokens() {
+    let vocab = nomoat_testkit::reference("vocab").join("ggml-vocab-llama-bpe.gguf");
+    let msgs = scratch("bpe.json", r#"[{"role":"user","content":" x "}]"#);
+    let out = nomoat()
+        .arg("template")
+        .arg(&vocab)
+        .arg("--messages")
+        .arg(&msgs)
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok_stdout(out),
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nx<|eot_id|>\
+         <|start_header_id|>assistant<|end_header_id|>\n\n"
+    );
+}

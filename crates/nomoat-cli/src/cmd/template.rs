@@ -101,6 +101,8 @@ struct ModelInfo {
     arch: String,
     name: Option<String>,
     chat_template: Option<String>,
+    /// A built-in family recognised from the vocabulary's special tokens.
+    token_family: Option<Builtin>,
     bos: Option<String>,
     eos: Option<String>,
 }
@@ -133,6 +135,12 @@ impl ModelInfo {
             arch: g.architecture()?.to_owned(),
             name: g.opt_str("general.name")?.map(str::to_owned),
             chat_template: g.opt_str("tokenizer.chat_template")?.map(str::to_owned),
+            token_family: match g.opt_array("tokenizer.ggml.tokens")? {
+                Some(tokens) => {
+                    Builtin::detect_from_tokens(tokens.iter().filter_map(|t| t.as_str()))
+                }
+                None => None,
+            },
             bos: token_text("tokenizer.ggml.bos_token_id")?,
             eos: token_text("tokenizer.ggml.eos_token_id")?,
         })
@@ -165,7 +173,7 @@ fn template_source(args: &Args, model: Option<&ModelInfo>) -> Result<(String, St
             format!("the chat template of {}", m.path.display()),
         ));
     }
-    match Builtin::detect(&m.arch, m.name.as_deref()) {
+    match Builtin::detect(&m.arch, m.name.as_deref()).or(m.token_family) {
         Some(b) => Ok((
             b.source().to_owned(),
             format!("built-in template {} (chosen for {})", b.name(), m.path.display()),
