@@ -8,6 +8,32 @@
 //! - [`GgufWriter`] builds files in memory (synthetic models, hostile test variants).
 //! - [`GgmlType`] describes every GGML tensor type: id, name, block geometry.
 //!
+//! ```
+//! use nomoat_gguf::{GgmlType, Gguf, GgufError, GgufWriter};
+//!
+//! let mut w = GgufWriter::new(3);
+//! w.add_kv("general.architecture", "llama")
+//!     .add_kv("llama.block_count", 2u32)
+//!     .add_kv("tokenizer.ggml.tokens", vec!["<s>", "</s>", "a"]);
+//! w.add_tensor_f32("output_norm.weight", &[4], &[1.0; 4])?;
+//! w.add_tensor("token_embd.weight", GgmlType::Q8_0, &[32, 3], &[0u8; 3 * 34])?;
+//! let bytes = w.to_bytes();
+//!
+//! let g = Gguf::parse(&bytes)?;
+//! assert_eq!(g.architecture()?, "llama");
+//! assert_eq!(g.get_u32("llama.block_count")?, 2);
+//! assert_eq!(g.get_str_array("tokenizer.ggml.tokens")?, ["<s>", "</s>", "a"]);
+//! let t = g.tensor("token_embd.weight").unwrap();
+//! assert_eq!((t.row_len(), t.n_rows(), t.n_bytes), (32, 3, 102));
+//!
+//! // Errors name the key and the types.
+//! let e = g.get_f32("llama.block_count").unwrap_err();
+//! assert_eq!(e.to_string(), "key `llama.block_count` has type u32, expected f32");
+//! // Hostile bytes give typed errors.
+//! assert!(matches!(Gguf::parse(&bytes[..30]), Err(GgufError::Truncated { .. })));
+//! # Ok::<(), GgufError>(())
+//! ```
+//!
 //! Only `mmap.rs` contains `unsafe` (mapping a file); everything else parses `&[u8]`.
 #![deny(unsafe_code)]
 
