@@ -155,16 +155,28 @@ impl ModelConfig {
     /// [`crate::validate()`]). `n_vocab` is the length of `tokenizer.ggml.tokens`, else
     /// `token_embd.weight`'s row count.
     pub fn from_gguf(g: &Gguf) -> Result<ModelConfig, Vec<ModelError>> {
+        match Self::read(g) {
+            (Some(cfg), errs) if errs.is_empty() => Ok(cfg),
+            (_, errs) => Err(errs),
+        }
+    }
+
+    /// All hyperparameter problems, and the config when its shape is usable (only special-token
+    /// problems, if any), so validation can go on to check the tensors.
+    pub(crate) fn read(g: &Gguf) -> (Option<ModelConfig>, Vec<ModelError>) {
         let mut r = Reader {
             g,
             errs: Vec::new(),
         };
         let arch_name = match g.architecture() {
             Ok(a) => a.to_owned(),
-            Err(e) => return Err(vec![ModelError::from_lookup(e)]),
+            Err(e) => return (None, vec![ModelError::from_lookup(e)]),
         };
         let Some(arch) = Arch::from_name(&arch_name) else {
-            return Err(vec![ModelError::UnknownArchitecture { arch: arch_name }]);
+            return (
+                None,
+                vec![ModelError::UnknownArchitecture { arch: arch_name }],
+            );
         };
         let a = arch.name();
         let k = |s: &str| format!("{a}.{s}");
@@ -280,10 +292,10 @@ impl ModelConfig {
             }
             Some(n) => Some(n as usize),
         };
+        let shape_ok = r.errs.is_empty();
         let special = r.special_tokens(n_vocab);
-
-        if !r.errs.is_empty() {
-            return Err(r.errs);
+        if !shape_ok {
+            return (None, r.errs);
         }
         // Every required value is Some here: a None always pushed an error.
         let (
@@ -312,11 +324,12 @@ impl ModelConfig {
             n_rot,
         )
         else {
-            return Err(vec![ModelError::Inconsistent(
+            r.errs.push(ModelError::Inconsistent(
                 "hyperparameters incomplete".into(),
-            )]);
+            ));
+            return (None, r.errs);
         };
-        Ok(ModelConfig {
+        let cfg = ModelConfig {
             arch,
             n_vocab,
             n_embd: n_embd as usize,
@@ -342,7 +355,8 @@ impl ModelConfig {
             attn_logit_softcap,
             tied_output: g.tensor("output.weight").is_none(),
             special,
-        })
+        };
+        (Some(cfg), r.errs)
     }
 }
 

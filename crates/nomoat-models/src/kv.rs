@@ -486,3 +486,130 @@ impl KvCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Arch, RopeConfig, RopeScaling, SpecialTokens};
+
+    fn cfg() -> ModelConfig {
+        ModelConfig {
+            arch: Arch::Llama,
+            n_vocab: 16,
+            n_embd: 8,
+            n_layer: 2,
+            n_head: 2,
+            n_head_kv: 1,
+            head_dim_k: 4,
+            head_dim_v: 4,
+            n_ff: 16,
+            n_ctx_train: 64,
+            norm_eps: 1e-5,
+            rope: RopeConfig {
+                mode: Arch::Llama.rope_mode(),
+                n_rot: 4,
+                freq_base: 10000.0,
+                freq_base_swa: 10000.0,
+                scaling: RopeScaling::None,
+            },
+            sliding_window: 0,
+            swa_layers: vec![false; 2],
+            attn_scale: 0.5,
+            final_logit_softcap: None,
+            attn_logit_softcap: None,
+            tied_output: true,
+            special: SpecialTokens::default(),
+        }
+    }
+
+    fn fill(kv: &mut KvCache, s: SeqId, n: usize, val: f32) {
+        kv.reserve(s, n).unwrap();
+        let start = kv.seq_len(s);
+        for p in start..start + n {
+            for l in 0..2 {
+                kv.write(l, s, p, &[val + p as f32; 4], &[val; 4]);
+            }
+        }
+        kv.advance(s, n).unwrap();
+    }
+
+    fn k_at(kv: &KvCache, s: SeqId, pos: usize) -> f32 {
+        let b = kv.block_table(s).unwrap()[pos / kv.block_size()] as usize;
+        match kv.layer(1).k {
+            KvPool::F32(d) => d[(b * kv.block_size() + pos % kv.block_size()) * 4],
+            KvPool::F16(d) => d[(b * kv.block_size() + pos % kv.block_size()) * 4].to_f32(),
+        }
+    }
+
+    #[test]
+    fn allocation_is_bounded_and_all_or_nothing() {
+        let mut kv = KvCache::new(&cfg(), 4, 4, KvDtype::F32).unwrap();
+        assert_eq!(kv.total_bytes(), 4 * kv.block_bytes());
+        assert_eq!(kv.block_bytes(), 2 * 4 * (4 + 4) * 4);
+        let s = kv.alloc_seq();
+        assert_eq!(kv.blocks_needed(s, 9).unwrap(), 3);
+        fill(&mut kv, s, 9, 0.0);
+        assert_eq!(kv.n_free_blocks(), 1);
+        let t = kv.alloc_seq();
+        assert_eq!(
+            kv.reserve(t, 5),
+            Err(KvError::OutOfBlocks { needed: 2, free: 1 })
+        );
+        assert_eq!((kv.seq_len(t), kv.n_free_blocks()), (0, 1));
+        kv.truncate(s, 4).unwrap();
+        assert_eq!((kv.seq_len(s), kv.n_free_blocks()), (4, 3));
+        kv.free_seq(s).unwrap();
+        assert_eq!(kv.n_free_blocks(), 4);
+        assert_eq!(kv.free_seq(s), Err(KvError::UnknownSeq(s)));
+        assert!(KvCache::new(&cfg(), 0, 4, KvDtype::F16).is_err());
+        assert!(KvCache::new(&cfg(), usize::MAX / 2, 1 << 20, KvDtype::F16).is_err());
+    }
+
+    #[test]
+    fn shared_prefix_blocks_are_copied_on_write() {
+        let mut kv = KvCache::new(&cfg(), 8, 4, KvDtype::F16).unwrap();
+        let a = kv.alloc_seq();
+        fill(&mut kv, a, 6, 0.0); // one full block, one with 2 of 4 slots
+        let b = kv.alloc_seq();
+        kv.fork_prefix(a, b, 6).unwrap();
+        assert_eq!(kv.n_free_blocks(), 6);
+        assert_eq!(kv.block_table(a).unwrap(), kv.block_table(b).unwrap());
+        // b appends: its shared partial block is copied first; a keeps its own.
+        assert_eq!(kv.blocks_needed(b, 1).unwrap(), 1);
+        fill(&mut kv, b, 1, 100.0);
+        assert_eq!(kv.block_table(a).unwrap()[0], kv.block_table(b).unwrap()[0]);
+        assert_ne!(kv.block_table(a).unwrap()[1], kv.block_table(b).unwrap()[1]);
+        assert_eq!(k_at(&kv, b, 5), 5.0, "copied prefix");
+        assert_eq!(k_at(&kv, b, 6), 106.0);
+        fill(&mut kv, a, 1, 50.0);
+        assert_eq!(k_at(&kv, a, 6), 56.0);
+        assert_eq!(k_at(&kv, b, 6), 106.0, "b unaffected by a");
+        // A prefix cache keeps block 0 alive after both sequences end.
+        let shared = kv.seq_blocks(a).unwrap()[0];
+        kv.retain_block(shared).unwrap();
+        kv.free_seq(a).unwrap();
+        kv.free_seq(b).unwrap();
+        assert_eq!((kv.block_refs(shared), kv.n_free_blocks()), (1, 7));
+        let c = kv.alloc_seq();
+        kv.attach_blocks(c, &[shared], 4).unwrap();
+        assert_eq!(k_at(&kv, c, 3), 3.0);
+        kv.release_block(shared).unwrap();
+        kv.free_seq(c).unwrap();
+        assert_eq!(kv.n_free_blocks(), 8);
+        assert_eq!(kv.release_block(shared), Err(KvError::BadBlock(shared)));
+        assert!(kv.attach_blocks(c, &[shared], 4).is_err());
+    }
+
+    #[test]
+    fn bad_lengths_are_errors() {
+        let mut kv = KvCache::new(&cfg(), 2, 4, KvDtype::F32).unwrap();
+        let a = kv.alloc_seq();
+        fill(&mut kv, a, 3, 0.0);
+        assert!(kv.truncate(a, 4).is_err());
+        let b = kv.alloc_seq();
+        assert!(kv.fork_prefix(a, b, 4).is_err());
+        kv.fork_prefix(a, b, 3).unwrap();
+        assert_eq!(kv.fork_prefix(a, b, 1), Err(KvError::NotEmpty(b)));
+        assert!(kv.advance(a, 5).is_err());
+    }
+}

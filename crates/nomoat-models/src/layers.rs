@@ -144,7 +144,7 @@ pub(crate) fn attention(
             0
         },
         softcap: cfg.attn_logit_softcap.unwrap_or(0.0),
-        round_q_f16: m.opts.round_q_f16,
+        f16_vec_path: m.opts.llama_cpp_attention && st.len() < 64,
     };
     let tabs = SeqTables {
         pos: st.pos,

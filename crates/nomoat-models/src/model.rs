@@ -20,15 +20,17 @@ use crate::ModelError;
 pub struct LoadOptions {
     /// GELU evaluation (default: llama.cpp's f16 table, for parity).
     pub gelu: GeluMode,
-    /// Round Q to f16 before the dot with f16 keys, as llama.cpp's CPU flash attention does.
-    pub round_q_f16: bool,
+    /// With an f16 KV cache and fewer than 64 tokens in a chunk, attend the way llama.cpp's CPU
+    /// flash-attention vector kernel does (Q rounded to f16, output accumulated in f16), so
+    /// decoding reproduces its log-probs closely. Off: f32 throughout (slightly more accurate).
+    pub llama_cpp_attention: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             gelu: GeluMode::F16Table,
-            round_q_f16: true,
+            llama_cpp_attention: true,
         }
     }
 }

@@ -14,10 +14,7 @@ pub fn validate(file: &GgufFile) -> Result<ModelConfig, Vec<ModelError>> {
 
 /// [`validate`] on parsed metadata.
 pub fn validate_gguf(g: &Gguf) -> Result<ModelConfig, Vec<ModelError>> {
-    let (cfg, mut errs) = match ModelConfig::from_gguf(g) {
-        Ok(c) => (Some(c), Vec::new()),
-        Err(e) => (None, e),
-    };
+    let (cfg, mut errs) = ModelConfig::read(g);
     check_tokenizer_arrays(g, &mut errs);
     if let Some(cfg) = &cfg {
         for spec in expected_tensors(cfg) {

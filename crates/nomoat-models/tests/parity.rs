@@ -76,3 +76,92 @@ fn tiny_qwen3_matches_llama_cpp() {
 fn tiny_gemma3_matches_llama_cpp() {
     tiny_parity(synthetic::TINY_GEMMA3, "golden-tiny-gemma3.jsonl");
 }
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// Default model (Gemma 3 270M Q4_K_M), teacher-forced: each prompt plus llama.cpp's 48-token
+/// greedy continuation in one batch with logits for every row.
+///
+/// Thresholds: this model amplifies rounding differences of the quantized matmuls to ~0.02-0.03
+/// nats. Measured on a 2-vCPU AVX2 EPYC with the same llama.cpp build (b11312) through libllama,
+/// incremental decoding: llama.cpp itself agrees with these goldens on 372/384 top-1 ids with 2
+/// threads (376 with 1, 373 with 4: its results depend on the thread count), mean |Δ logprob|
+/// 0.022, max 0.21, and reproduces the first 16 greedy tokens on 4/8 prompts. nomoat measured
+/// 370/384, mean 0.035. So the bar here is llama.cpp's own reproducibility with a margin: ≥ 95 %
+/// top-1 and mean |Δ| ≤ 0.05.
+#[test]
+fn default_model_teacher_forced() {
+    let model = load(&nomoat_testkit::default_model());
+    let pool = ThreadPool::new(2);
+    let (mut agree, mut total, mut sum_delta, mut max_delta) = (0usize, 0usize, 0.0f64, 0.0f64);
+    let n_vocab = model.config().n_vocab;
+    for line in read_jsonl(&reference("golden-gemma3-public.jsonl")) {
+        let prompt = ids(&line["prompt_ids"]);
+        let gen = ids(&line["gen_ids"]);
+        let mut all = prompt.clone();
+        all.extend(&gen);
+        let mut s = Session::new(&model, &pool, 512, 128);
+        let logits = s.feed(&all, true).to_vec();
+        for (j, step) in line["steps"].as_array().unwrap().iter().enumerate() {
+            let row = &logits[(prompt.len() - 1 + j) * n_vocab..][..n_vocab];
+            let want = step["id"].as_u64().unwrap() as u32;
+            total += 1;
+            agree += usize::from(argmax(row) == want);
+            let lp = log_softmax(row);
+            let d = (lp[want as usize] - step["logprob"].as_f64().unwrap()).abs();
+            sum_delta += d;
+            max_delta = max_delta.max(d);
+        }
+    }
+    let rate = agree as f64 / total as f64;
+    let mean = sum_delta / total as f64;
+    eprintln!(
+        "default model teacher-forced: top-1 agreement {agree}/{total} = {:.2} %, mean |Δ logprob| {mean:.4}, max {max_delta:.4}",
+        100.0 * rate
+    );
+    assert!(rate >= 0.95, "top-1 agreement {rate}");
+    assert!(mean <= 0.05, "mean |Δ logprob| {mean}");
+}
+
+/// Default model, greedy: the first 16 generated tokens (prompt in one batch, then one token per
+/// forward) compared with llama.cpp's. llama.cpp itself, rerun on the reference machine kind,
+/// reproduces 4 of the 8 (see above; a divergence at one near-tie changes the rest of the
+/// continuation), and so does nomoat; the test requires that level.
+#[test]
+fn default_model_greedy_16() {
+    let model = load(&nomoat_testkit::default_model());
+    let pool = ThreadPool::new(2);
+    let lines = read_jsonl(&reference("golden-gemma3-public.jsonl"));
+    let mut matches = 0;
+    for line in &lines {
+        let prompt = ids(&line["prompt_ids"]);
+        let want = ids(&line["gen_ids"]);
+        let mut s = Session::new(&model, &pool, 512, 64);
+        let mut next = argmax(s.feed(&prompt, false));
+        let mut got = vec![next];
+        while got.len() < 16 {
+            next = argmax(s.feed(&[next], false));
+            got.push(next);
+        }
+        if got[..] == want[..16] {
+            matches += 1;
+        } else {
+            eprintln!(
+                "prompt {:?}: got {got:?}, want {:?}",
+                line["prompt"],
+                &want[..16]
+            );
+        }
+    }
+    eprintln!(
+        "default model greedy: {matches}/{} prompts identical over 16 tokens",
+        lines.len()
+    );
+    assert!(matches >= 4, "{matches}/8");
+}

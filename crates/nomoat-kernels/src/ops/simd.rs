@@ -268,7 +268,10 @@ mod avx2 {
             // SAFETY: i + 8 <= n for both slices (equal lengths); 16-byte unaligned loads/stores.
             unsafe {
                 let r = _mm256_fmadd_ps(load_f16x8(px.add(i)), va, load_f16x8(py.add(i)));
-                _mm_storeu_si128(py.add(i).cast(), _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(r));
+                _mm_storeu_si128(
+                    py.add(i).cast(),
+                    _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(r),
+                );
             }
             i += 8;
         }
