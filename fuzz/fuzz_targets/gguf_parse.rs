@@ -28,7 +28,12 @@ fn touch(g: &Gguf) {
         assert!(g.get(key).is_some());
         let _ = value.to_string();
         let _ = value.describe_type();
-        let _ = (value.as_u64(), value.as_i64(), value.as_f64(), value.as_bool());
+        let _ = (
+            value.as_u64(),
+            value.as_i64(),
+            value.as_f64(),
+            value.as_bool(),
+        );
         let _ = (value.as_str(), value.as_array().map(<[Value]>::len));
         let _ = g.get_str(key);
         let _ = g.get_u32(key);
@@ -51,7 +56,13 @@ fn touch(g: &Gguf) {
         assert!(r.end <= g.file_len && r.start >= g.data_offset);
         assert_eq!(r.end - r.start, t.n_bytes);
         assert_eq!(t.offset % g.alignment, 0);
-        let _ = (t.n_elements(), t.n_rows(), t.row_len(), t.row_bytes(), t.shape_string());
+        let _ = (
+            t.n_elements(),
+            t.n_rows(),
+            t.row_len(),
+            t.row_bytes(),
+            t.shape_string(),
+        );
         let _ = t.ty.to_string();
     }
 }

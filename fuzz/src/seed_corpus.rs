@@ -4,7 +4,9 @@
 use nomoat_gguf::{GgmlType, GgufWriter, Value};
 
 fn main() {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "corpus/gguf_parse".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "corpus/gguf_parse".into());
     std::fs::create_dir_all(&dir).expect("create corpus dir");
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
 
