@@ -20,8 +20,9 @@ pub struct Limits {
     /// Most tensors. Default 1 Mi (real files have up to tens of thousands).
     pub max_tensor_count: u64,
     /// Most memory the decoded metadata may take, counted as the in-memory size of every value
-    /// plus string bytes. Default 1 GiB; a 262k-token vocabulary takes about 40 MiB. This bounds
-    /// the in-memory growth of arrays of small elements (each `Value` is 32 bytes).
+    /// plus string bytes. Default 1 GiB; a 262k-token vocabulary with scores and types takes
+    /// about 28 MiB. This bounds the in-memory growth of arrays of small elements (each `Value`
+    /// is 32 bytes).
     pub max_metadata_memory: u64,
 }
 
