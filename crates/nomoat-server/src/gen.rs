@@ -52,6 +52,14 @@ pub fn new_id(prefix: &str) -> String {
 
 /// 503 when the queue is full (before any tokenizing).
 pub fn reserve(served: &Served, n: usize) -> Result<Vec<Permit>, ApiError> {
+    let cap = served.engine.capacity();
+    if n > cap {
+        // Waiting would never help: say so instead of a 503 the client would retry forever.
+        return Err(ApiError::invalid(
+            "n",
+            format!("the request needs {n} sequences (prompts × n) but this server runs at most {cap} at once"),
+        ));
+    }
     served.engine.try_reserve(n).ok_or_else(|| {
         ApiError::unavailable(
             "The server is busy (request queue full) or shutting down; retry shortly",

@@ -611,3 +611,19 @@ async fn shutdown_refuses_new_requests() {
     let (st, _) = send_json(&s.app, get("/health")).await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn more_choices_than_the_server_holds_is_400_not_503() {
+    let sched = SchedulerConfig {
+        max_running: 2,
+        queue_capacity: 2,
+        ..Default::default()
+    };
+    let s = setup_with(ServerConfig::default(), sched, 0);
+    let body = json!({"prompt": ["w1", "w2", "w3"], "n": 2, "max_tokens": 1});
+    expect_400(&s, "/v1/completions", body, "n").await;
+    let body = json!({"prompt": ["w1", "w2"], "n": 2, "max_tokens": 1});
+    let (st, v) = send_json(&s.app, post("/v1/completions", &body)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["choices"].as_array().map(Vec::len), Some(4));
+}
