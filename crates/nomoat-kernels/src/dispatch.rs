@@ -55,8 +55,8 @@ pub type DotFn = fn(w: &[u8], a: &[u8], a_stride: usize, out: &mut [f32]);
 pub type QuantizeFn = fn(x: &[f32], out: &mut [u8]);
 
 /// The R8 prompt-GEMM micro-kernel: `out[t][r]` = repacked row r · activation row t
-/// (see `crate::repack`); arguments `(k, group, tile, act, act_stride, out)`.
-pub type TileDotFn = fn(usize, usize, &[u8], &[u8], usize, &mut [[f32; crate::repack::R]]);
+/// (see `crate::repack`); arguments `(k, group, signed, tile, act, act_stride, out)`.
+pub type TileDotFn = fn(usize, usize, bool, &[u8], &[u8], usize, &mut [[f32; crate::repack::R]]);
 
 /// A dot kernel and its name (for `describe`).
 #[derive(Clone, Copy, Debug)]
@@ -238,7 +238,7 @@ impl Kernels {
             s.push_str(&format!("  quantize→{act:<5} {name}\n"));
         }
         s.push_str(&format!(
-            "  prompt GEMM (≥{} tokens; q4_0 q5_0 q2_K..q6_K): per-thread R8 repack, 8 rows × 4 tokens, {}\n",
+            "  prompt GEMM (≥{} tokens; q4_0 q5_0 q8_0 iq4_nl q2_K..q6_K iq4_xs): per-thread R8 repack, 8 rows × 4 tokens, {}\n",
             crate::matmul::R8_MIN_TOKENS,
             self.tile_dot.1
         ));

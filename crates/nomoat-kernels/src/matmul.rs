@@ -214,6 +214,7 @@ fn gemm_r8(
         let n_tiles = n / repack::R;
         let tb = repack::tile_bytes(kk, g);
         let tile_dot = kern.tile_dot.0;
+        let signed = repack::is_signed(w.ty);
         // Work item: TILES_PER_ITEM tiles (32 rows), repacked once; then token blocks of
         // TOKEN_BLOCK tokens sweep all of them, so the activations being read stay in L2.
         const TILES_PER_ITEM: usize = 4;
@@ -240,7 +241,15 @@ fn gemm_r8(
                         let mut t0 = b0;
                         while t0 < b1 {
                             let nt = (b1 - t0).min(4);
-                            tile_dot(kk, g, tile, &r8[t0 * r8_row..], r8_row, &mut o[..nt]);
+                            tile_dot(
+                                kk,
+                                g,
+                                signed,
+                                tile,
+                                &r8[t0 * r8_row..],
+                                r8_row,
+                                &mut o[..nt],
+                            );
                             for (t, vals) in o[..nt].iter().enumerate() {
                                 for (r, &v) in vals.iter().enumerate() {
                                     // SAFETY: rows r0..r0+8 belong to this work item only.

@@ -34,12 +34,22 @@ pub const GROUP_HEADER: usize = 64;
 /// Group size (elements per `d`) for a type the R8 path handles.
 pub fn group_size(ty: GgmlType) -> Option<usize> {
     match ty {
-        GgmlType::Q4_0 | GgmlType::Q5_0 => Some(32),
-        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K | GgmlType::Q2_K | GgmlType::Q3_K => {
-            Some(QK_K)
-        }
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 | GgmlType::IQ4_NL => Some(32),
+        GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::IQ4_XS => Some(QK_K),
         _ => None,
     }
+}
+
+/// Whether the tile holds signed quants (full int8 range: Q8_0, IQ4_NL, IQ4_XS; no mins). The
+/// kernel then multiplies `|w|` by `y` with `w`'s sign (`|w| ≤ 128`, so `maddubs` cannot
+/// saturate); otherwise quants are unsigned `u ≤ 63`.
+pub fn is_signed(ty: GgmlType) -> bool {
+    matches!(ty, GgmlType::Q8_0 | GgmlType::IQ4_NL | GgmlType::IQ4_XS)
 }
 
 /// Bytes of a repacked tile of 8 rows of `k` elements.
@@ -80,6 +90,31 @@ fn decode(ty: GgmlType, row: &[u8], gi: usize, out: &mut Group) {
             out.mn[..2].fill(1);
             out.d = d;
             out.dm = -(off as f32) * d;
+        }
+        GgmlType::Q8_0 | GgmlType::IQ4_NL => {
+            let (q, d) = if ty == GgmlType::Q8_0 {
+                let b = &cast_blocks::<BlockQ8_0>(row)[gi];
+                (b.qs, f16_le(b.d))
+            } else {
+                let b = &cast_blocks::<BlockIq4Nl>(row)[gi];
+                (b.quants().map(|v| v as u8), f16_le(b.d))
+            };
+            out.u[..32].copy_from_slice(&q);
+            out.sc[..2].fill(1);
+            out.mn[..2].fill(0);
+            out.d = d;
+            out.dm = 0.0;
+        }
+        GgmlType::IQ4_XS => {
+            let b = &cast_blocks::<BlockIq4Xs>(row)[gi];
+            out.u = b.quants().map(|v| v as u8);
+            let sc = b.scales();
+            for k in 0..16 {
+                out.sc[k] = sc[k / 2] as i16;
+                out.mn[k] = 0;
+            }
+            out.d = f16_le(b.d);
+            out.dm = 0.0;
         }
         GgmlType::Q4_K | GgmlType::Q5_K => {
             let (u, scales, d, dmin) = if ty == GgmlType::Q4_K {
@@ -212,15 +247,18 @@ pub fn convert_act(g: usize, src: &[u8], k: usize, out: &mut [u8]) {
     }
 }
 
-/// Scalar reference of the R8 micro-kernel: `out[t][r]` = row r of the tile · token t.
+/// Scalar reference of the R8 micro-kernel: `out[t][r]` = row r of the tile · token t; quants
+/// are read as i8 when `signed` (see [`is_signed`]).
 pub fn tile_dot_scalar(
     k: usize,
     g: usize,
+    signed: bool,
     tile: &[u8],
     act: &[u8],
     stride: usize,
     out: &mut [[f32; R]],
 ) {
+    let wq = |b: u8| if signed { b as i8 as i32 } else { b as i32 };
     let rd_f32 = |b: &[u8], at: usize| f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
     let rd_i16 = |b: &[u8], at: usize| i16::from_le_bytes([b[at], b[at + 1]]) as i32;
     for (t, o) in out.iter_mut().enumerate() {
@@ -239,7 +277,7 @@ pub fn tile_dot_scalar(
                         let sc = rd_i16(tile, tp + if s < 4 { 0 } else { 32 } + 4 * r);
                         let dot: i32 = (0..4)
                             .map(|j| {
-                                tile[tp + 96 + 32 * s + 4 * r + j] as i32
+                                wq(tile[tp + 96 + 32 * s + 4 * r + j])
                                     * a[32 * ci + 4 * s + j] as i8 as i32
                             })
                             .sum();

@@ -13,7 +13,7 @@ use crate::repack::{CHUNK_BYTES, GROUP_HEADER, R};
 /// bytes `stride` apart; AVX2+FMA+F16C available.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn kernel<const NT: usize>(
+unsafe fn kernel<const SIGNED: bool, const NT: usize>(
     k: usize,
     g: usize,
     tile: *const u8,
@@ -44,6 +44,24 @@ unsafe fn kernel<const NT: usize>(
                     let w0 = load256(q.add(64 * pair));
                     let w1 = load256(q.add(64 * pair + 32));
                     let sc = if pair < 2 { sc0 } else { sc1 };
+                    if SIGNED {
+                        // |w| ≤ 128 times |y| ≤ 127: one maddubs pair fits in i16, two may
+                        // not, so each is widened on its own.
+                        let (a0, a1) = (_mm256_abs_epi8(w0), _mm256_abs_epi8(w1));
+                        for (t, s) in sumi.iter_mut().enumerate() {
+                            let yp = act.add(t * stride + 32 * ci + 8 * pair);
+                            let y0 = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
+                            let y1 = _mm256_set1_epi32(yp.add(4).cast::<i32>().read_unaligned());
+                            let p0 = _mm256_maddubs_epi16(a0, _mm256_sign_epi8(y0, w0));
+                            let p1 = _mm256_maddubs_epi16(a1, _mm256_sign_epi8(y1, w1));
+                            let p = _mm256_add_epi32(
+                                _mm256_madd_epi16(p0, sc),
+                                _mm256_madd_epi16(p1, sc),
+                            );
+                            *s = _mm256_add_epi32(*s, p);
+                        }
+                        continue;
+                    }
                     for (t, s) in sumi.iter_mut().enumerate() {
                         let yp = act.add(t * stride + 32 * ci + 8 * pair);
                         let y0 = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
@@ -58,6 +76,12 @@ unsafe fn kernel<const NT: usize>(
             }
             for t in 0..NT {
                 let ap = act.add(t * stride);
+                let dy = _mm256_set1_ps(load_f32(ap.add(d_off + 4 * gi)));
+                acc[t] =
+                    _mm256_fmadd_ps(_mm256_mul_ps(d8, dy), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+                if SIGNED {
+                    continue;
+                }
                 let mut summ = _mm256_setzero_si256();
                 for c in 0..cpg {
                     let mn = load256(chunks.add(c * CHUNK_BYTES + 64));
@@ -68,9 +92,6 @@ unsafe fn kernel<const NT: usize>(
                     );
                     summ = _mm256_add_epi32(summ, _mm256_madd_epi16(mn, b));
                 }
-                let dy = _mm256_set1_ps(load_f32(ap.add(d_off + 4 * gi)));
-                acc[t] =
-                    _mm256_fmadd_ps(_mm256_mul_ps(d8, dy), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
                 acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dm8, dy), _mm256_cvtepi32_ps(summ), acc[t]);
             }
             tp = chunks.add(cpg * CHUNK_BYTES);
@@ -83,7 +104,15 @@ unsafe fn kernel<const NT: usize>(
 }
 
 /// `out[t][r]` = tile row r · activation row t for `out.len()` (1..=4) tokens.
-pub fn tile_dot(k: usize, g: usize, tile: &[u8], act: &[u8], stride: usize, out: &mut [[f32; R]]) {
+pub fn tile_dot(
+    k: usize,
+    g: usize,
+    signed: bool,
+    tile: &[u8],
+    act: &[u8],
+    stride: usize,
+    out: &mut [[f32; R]],
+) {
     let nt = out.len();
     assert!((1..=4).contains(&nt));
     assert_eq!(tile.len(), crate::repack::tile_bytes(k, g));
@@ -92,11 +121,15 @@ pub fn tile_dot(k: usize, g: usize, tile: &[u8], act: &[u8], stride: usize, out:
     let (tp, ap) = (tile.as_ptr(), act.as_ptr());
     // SAFETY: sizes checked above; only called when the AVX2 level was detected.
     unsafe {
-        match nt {
-            1 => kernel::<1>(k, g, tp, ap, stride, out),
-            2 => kernel::<2>(k, g, tp, ap, stride, out),
-            3 => kernel::<3>(k, g, tp, ap, stride, out),
-            _ => kernel::<4>(k, g, tp, ap, stride, out),
+        match (signed, nt) {
+            (false, 1) => kernel::<false, 1>(k, g, tp, ap, stride, out),
+            (false, 2) => kernel::<false, 2>(k, g, tp, ap, stride, out),
+            (false, 3) => kernel::<false, 3>(k, g, tp, ap, stride, out),
+            (false, _) => kernel::<false, 4>(k, g, tp, ap, stride, out),
+            (true, 1) => kernel::<true, 1>(k, g, tp, ap, stride, out),
+            (true, 2) => kernel::<true, 2>(k, g, tp, ap, stride, out),
+            (true, 3) => kernel::<true, 3>(k, g, tp, ap, stride, out),
+            (true, _) => kernel::<true, 4>(k, g, tp, ap, stride, out),
         }
     }
 }
