@@ -374,6 +374,12 @@ mod tests {
     }
 
     #[test]
+    fn value_stays_32_bytes() {
+        // Limits::max_metadata_memory and the allocation bounds are documented with this size.
+        assert_eq!(std::mem::size_of::<Value>(), 32);
+    }
+
+    #[test]
     fn describe_type_names_arrays() {
         let v = Value::from(vec!["a", "b"]);
         assert_eq!(v.describe_type(), "array of string (2)");
