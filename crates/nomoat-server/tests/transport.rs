@@ -158,3 +158,40 @@ async fn oversized_headers_are_refused() {
     assert!(m.starts_with("HTTP/1.1 200"), "{m}");
     let _ = stop.send(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_streaming_client_that_leaves_is_cancelled_too() {
+    let (addr, _s, stop) = start(ServerConfig::default(), 5).await;
+    let body = r#"{"prompt": "w4 w5", "max_tokens": 100, "logit_bias": {"63": -100}}"#;
+    let req = format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut c = TcpStream::connect(addr).await.expect("connect");
+    c.write_all(req.as_bytes()).await.expect("write");
+    let t0 = Instant::now();
+    loop {
+        let m = metrics(addr).await;
+        if metric(&m, "nomoat_running_sequences") == Some(1.0) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(2), "not running: {m}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(c);
+    let t0 = Instant::now();
+    loop {
+        let m = metrics(addr).await;
+        if metric(&m, "nomoat_cancelled_total") == Some(1.0) {
+            assert_eq!(metric(&m, "nomoat_running_sequences"), Some(0.0), "{m}");
+            break;
+        }
+        // 100 tokens take 0.5 s; cancellation must come well before the request would end.
+        assert!(
+            t0.elapsed() < Duration::from_millis(400),
+            "not cancelled: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = stop.send(());
+}
