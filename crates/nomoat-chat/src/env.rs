@@ -11,7 +11,7 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehav
 use crate::clock;
 use crate::pyfmt::{json_dumps, py_str_string, Capped, JsonOpts};
 use crate::pymethods::{self, bind, check_len, int_arg, opt, py_replace, py_splitlines, str_arg};
-use crate::sandbox::{self, Budget, Cause, ADD_FN, CONCAT_FN, ITER_FN, MUL_FN, SLICE_FN};
+use crate::sandbox::{self, Budget, Cause, ADD_FN, CONCAT_FN, ITER_FN, MUL_FN, POW_FN, SLICE_FN};
 
 /// Builds the environment for one render.
 pub(crate) fn build<'s>(budget: &Arc<Budget>, now: i64) -> Environment<'s> {
@@ -45,6 +45,7 @@ pub(crate) fn build<'s>(budget: &Arc<Budget>, now: i64) -> Environment<'s> {
 
     env.add_function(ITER_FN, sandbox::check_iterable);
     env.add_function(SLICE_FN, sandbox::slice);
+    env.add_function(POW_FN, sandbox::pow);
 
     let b = budget.clone();
     env.add_function(

@@ -25,6 +25,8 @@ pub(crate) const CONCAT_FN: &str = "nomoat concat";
 pub(crate) const ADD_FN: &str = "nomoat add";
 /// Name of the checked `*` operator.
 pub(crate) const MUL_FN: &str = "nomoat mul";
+/// Name of the checked `**` operator.
+pub(crate) const POW_FN: &str = "nomoat pow";
 /// Name of the Python-semantics slice (`x[a:b:c]`).
 pub(crate) const SLICE_FN: &str = "nomoat slice";
 /// Name of the check run on a `for` loop's source before the loop starts.
@@ -203,6 +205,7 @@ pub(crate) fn rewrite<'s>(src: &Instructions<'s>) -> Instructions<'s> {
             Instruction::Add => push(Instruction::CallFunction(ADD_FN, Some(2))),
             Instruction::Mul => push(Instruction::CallFunction(MUL_FN, Some(2))),
             Instruction::Slice => push(Instruction::CallFunction(SLICE_FN, Some(4))),
+            Instruction::Pow => push(Instruction::CallFunction(POW_FN, Some(2))),
             Instruction::Jump(t) => push(Instruction::Jump(map(*t))),
             Instruction::JumpIfFalse(t) => push(Instruction::JumpIfFalse(map(*t))),
             Instruction::JumpIfFalseOrPop(t) => push(Instruction::JumpIfFalseOrPop(map(*t))),
@@ -430,6 +433,24 @@ fn html_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// `a ** b` with Python's rules: exact integers for non-negative integer exponents (an error
+/// past 128 bits, where Python would keep going), floats otherwise.
+pub(crate) fn pow(a: Value, b: Value) -> Result<Value, Error> {
+    match (as_num(&a), as_num(&b)) {
+        (Some(Num::Int(x)), Some(Num::Int(y))) if y >= 0 => u32::try_from(y)
+            .ok()
+            .and_then(|y| x.checked_pow(y))
+            .map(int_value)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "integer overflow in **")),
+        (Some(Num::Int(0)), Some(Num::Int(_))) => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "0 cannot be raised to a negative power",
+        )),
+        (Some(x), Some(y)) => Ok(Value::from(to_f64(x).powf(to_f64(y)))),
+        _ => Err(type_error("**", &a, &b)),
+    }
 }
 
 fn to_f64(n: Num) -> f64 {

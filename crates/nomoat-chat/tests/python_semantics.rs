@@ -39,6 +39,13 @@ fn prints_values_as_python_str() {
         "[1, 2]abab631.5"
     );
     assert_eq!(r("{{ true + 1 }}"), "2");
+    let two = "{% set n = 2 %}";
+    assert_eq!(
+        r(&format!(
+            "{two}{{{{ n ** -1 }}}} {{{{ n ** 10 }}}} {{{{ n ** 0.5 }}}} {{{{ 2.0 ** n }}}}"
+        )),
+        "0.5 1024 1.4142135623730951 4.0"
+    );
 }
 
 #[test]
