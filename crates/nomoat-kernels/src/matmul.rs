@@ -40,7 +40,7 @@ impl<'a> Matrix<'a> {
             return Err(KernelError::UnsupportedMatrixType(ty));
         }
         let block = ty.block_size() as usize;
-        if n_cols % block != 0 {
+        if !n_cols.is_multiple_of(block) {
             return Err(KernelError::BadColumns { ty, n_cols, block });
         }
         let row_bytes = (n_cols / block)
@@ -101,7 +101,7 @@ thread_local! {
 }
 
 /// Token count from which types with an R8 layout use the repacking GEMM.
-pub const R8_MIN_TOKENS: usize = 16;
+pub const R8_MIN_TOKENS: usize = 32;
 
 /// `y = x · Wᵀ`: `x` is `m × K` row-major, `y` is `m × N` row-major. Uses the process-wide
 /// kernel table ([`kernels`]).

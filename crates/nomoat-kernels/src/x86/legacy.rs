@@ -113,26 +113,21 @@ unsafe fn unpack_q5_1(p: *const u8) -> (__m256i, f32, f32) {
     }
 }
 
-/// Eight little-endian f16 values at `p`, `p + step`, … as f32 lanes.
+/// Up to eight little-endian f16 values at `p`, `p + step`, … (`count` of them, the other lanes
+/// zero) as f32 lanes.
 ///
 /// # Safety
-/// All eight 2-byte values must be readable.
+/// The first `count` (≤ 8) 2-byte values must be readable.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn gather_f16x8(p: *const u8, step: usize) -> __m256 {
-    // SAFETY: caller guarantees the eight reads.
-    let h =
-        |i: usize| unsafe { u16::from_le_bytes([*p.add(i * step), *p.add(i * step + 1)]) as i16 };
-    _mm256_cvtph_ps(_mm_setr_epi16(
-        h(0),
-        h(1),
-        h(2),
-        h(3),
-        h(4),
-        h(5),
-        h(6),
-        h(7),
-    ))
+unsafe fn gather_f16x8(p: *const u8, step: usize, count: usize) -> __m256 {
+    let mut h = [0u16; 8];
+    for (i, v) in h.iter_mut().enumerate().take(count) {
+        // SAFETY: caller guarantees the first `count` reads.
+        *v = unsafe { u16::from_le_bytes([*p.add(i * step), *p.add(i * step + 1)]) };
+    }
+    // SAFETY: `h` is 16 bytes.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(h.as_ptr().cast()) })
 }
 
 /// Σ over blocks of d_x·d_y·Σ x·y for signed weights against Q8_0 rows. Blocks go by eights:
@@ -153,18 +148,17 @@ unsafe fn dot_signed<U: Signed, const N: usize>(
 ) {
     let mut acc = [_mm256_setzero_ps(); N];
     let mut ib = 0;
-    while ib + 8 <= nb {
-        // SAFETY: blocks ib..ib+8 are inside w and inside every activation row.
+    while ib < nb {
+        let cnt = (nb - ib).min(8);
+        // SAFETY: blocks ib..ib+cnt are inside w and inside every activation row.
         unsafe {
-            let dx = gather_f16x8(w.add(ib * U::WB), U::WB);
+            let dx = gather_f16x8(w.add(ib * U::WB), U::WB, cnt);
             let mut s = [_mm256_setzero_ps(); N];
             for (t, s) in s.iter_mut().enumerate() {
-                *s = _mm256_mul_ps(
-                    dx,
-                    gather_f16x8(a.add(t * stride + ib * Q8_0_BYTES), Q8_0_BYTES),
-                );
+                let dy = gather_f16x8(a.add(t * stride + ib * Q8_0_BYTES), Q8_0_BYTES, cnt);
+                *s = _mm256_mul_ps(dx, dy);
             }
-            for j in 0..8 {
+            for j in 0..cnt {
                 let (qx, _) = U::unpack(w.add((ib + j) * U::WB));
                 let ax = _mm256_sign_epi8(qx, qx);
                 let idx = _mm256_set1_epi32(j as i32);
@@ -176,21 +170,7 @@ unsafe fn dot_signed<U: Signed, const N: usize>(
                 }
             }
         }
-        ib += 8;
-    }
-    while ib < nb {
-        // SAFETY: block ib is inside w and inside every activation row (caller's contract).
-        unsafe {
-            let (qx, dx) = U::unpack(w.add(ib * U::WB));
-            let ax = _mm256_sign_epi8(qx, qx);
-            for (t, acc) in acc.iter_mut().enumerate() {
-                let ap = a.add(t * stride + ib * Q8_0_BYTES);
-                let d = _mm256_set1_ps(dx * load_f16(ap));
-                let p = dot_i8(ax, qx, load256(ap.add(2)));
-                *acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), *acc);
-            }
-        }
-        ib += 1;
+        ib += cnt;
     }
     for t in 0..N {
         out[t] = hsum(acc[t]);
