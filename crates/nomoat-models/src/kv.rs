@@ -258,8 +258,8 @@ impl KvCache {
 
     /// Frees a sequence; its blocks return to the pool once nothing else references them.
     pub fn free_seq(&mut self, s: SeqId) -> Result<(), KvError> {
-        let seq = self.seq(s)?.clone();
-        for &b in &seq.blocks {
+        let blocks = std::mem::take(&mut self.seq_mut(s)?.blocks);
+        for b in blocks {
             self.release(b);
         }
         self.seqs[s.0 as usize] = None;
@@ -413,24 +413,23 @@ impl KvCache {
         if n_new == 0 {
             return Ok(());
         }
-        let seq = self.seq(s)?.clone();
-        let mut blocks = seq.blocks;
-        // Un-share every block the new tokens will write into (only the partial last one can be
-        // shared and still written; full blocks past `len` do not exist yet).
-        let first = seq.len / self.block_size;
-        if let Some(&b) = blocks.get(first) {
-            if self.refs[b as usize] > 1 {
-                let nb = self.take_block()?;
-                self.copy_block(b, nb);
-                self.release(b);
-                blocks[first] = nb;
-            }
+        let bs = self.block_size;
+        let len = self.seq(s)?.len;
+        // Un-share the block the new tokens start writing into (only a partial last block can be
+        // shared and still written; blocks past `len` are never shared).
+        let first = len / bs;
+        let shared = self.seq(s)?.blocks.get(first).copied();
+        if let Some(b) = shared.filter(|&b| self.refs[b as usize] > 1) {
+            let nb = self.take_block()?;
+            self.copy_block(b, nb);
+            self.release(b);
+            self.seq_mut(s)?.blocks[first] = nb;
         }
-        let need = (seq.len + n_new).div_ceil(self.block_size);
-        while blocks.len() < need {
-            blocks.push(self.take_block()?);
+        let need = (len + n_new).div_ceil(bs);
+        while self.seq(s)?.blocks.len() < need {
+            let b = self.take_block()?;
+            self.seq_mut(s)?.blocks.push(b);
         }
-        self.seq_mut(s)?.blocks = blocks;
         Ok(())
     }
 

@@ -192,6 +192,10 @@ pub struct MemoryReport {
     pub mapped_bytes: usize,
     /// Weights copied or repacked out of the mapping (norm vectors and biases only).
     pub owned_weight_bytes: usize,
+    /// The KV cache passed to [`Model::memory_report_with`] (allocated up front), else 0.
+    pub kv_bytes: usize,
+    /// The scratch buffers passed to [`Model::memory_report_with`], else 0.
+    pub scratch_bytes: usize,
 }
 
 /// A loaded model: the mapped file, its validated config and weight handles.
@@ -297,17 +301,23 @@ impl Model {
         )?)
     }
 
-    /// Memory held by the model itself (KV cache and scratch are reported by their owners:
-    /// [`KvCache::total_bytes`], [`Scratch::bytes`]).
+    /// Memory held by the model itself: the mapping and the few KB of weights copied out of it.
     pub fn memory_report(&self) -> MemoryReport {
+        let owned: usize = self.layers.iter().map(LayerWeights::owned_bytes).sum();
         MemoryReport {
             mapped_bytes: self.file.bytes().len(),
-            owned_weight_bytes: 4 * self.output_norm.len()
-                + self
-                    .layers
-                    .iter()
-                    .map(LayerWeights::owned_bytes)
-                    .sum::<usize>(),
+            owned_weight_bytes: 4 * self.output_norm.len() + owned,
+            kv_bytes: 0,
+            scratch_bytes: 0,
+        }
+    }
+
+    /// [`Model::memory_report`] plus a KV cache and scratch buffers.
+    pub fn memory_report_with(&self, kv: &KvCache, scratch: &Scratch) -> MemoryReport {
+        MemoryReport {
+            kv_bytes: kv.total_bytes(),
+            scratch_bytes: scratch.bytes(),
+            ..self.memory_report()
         }
     }
 
