@@ -177,7 +177,7 @@ fn check_type(t: &TensorInfo, kind: Kind, errs: &mut Vec<ModelError>) {
         return;
     }
     let block = t.ty.block_size();
-    if block == 0 || t.row_len() % block != 0 {
+    if block == 0 || !t.row_len().is_multiple_of(block) {
         errs.push(ModelError::BadRowSize {
             name: t.name.clone(),
             ty: t.ty,

@@ -80,7 +80,7 @@ pub struct AttnParams {
 
 impl AttnParams {
     fn check(&self, n_tokens: usize, q: &[f32], out: &[f32]) {
-        assert!(self.n_kv_head > 0 && self.n_head % self.n_kv_head == 0);
+        assert!(self.n_kv_head > 0 && self.n_head.is_multiple_of(self.n_kv_head));
         assert!(self.head_dim_k <= MAX_HEAD_DIM && self.head_dim_v <= MAX_HEAD_DIM);
         assert_eq!(q.len(), n_tokens * self.n_head * self.head_dim_k);
         assert_eq!(out.len(), n_tokens * self.n_head * self.head_dim_v);

@@ -15,7 +15,7 @@ fn inv_rms(x: &[f32], eps: f32) -> f32 {
 /// `x`: n_rows × n (n = `w.len()`), `out`: the same shape.
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     let n = w.len();
-    assert!(n > 0 && x.len() % n == 0 && out.len() == x.len());
+    assert!(n > 0 && x.len().is_multiple_of(n) && out.len() == x.len());
     for (xr, yr) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
         let s = inv_rms(xr, eps);
         for ((y, &xv), &wv) in yr.iter_mut().zip(xr).zip(w) {
@@ -27,7 +27,7 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 /// In-place [`rms_norm`]: `x` is n_rows × `w.len()`. Also used per head for Q/K norms (rows = heads).
 pub fn rms_norm_inplace(x: &mut [f32], w: &[f32], eps: f32) {
     let n = w.len();
-    assert!(n > 0 && x.len() % n == 0);
+    assert!(n > 0 && x.len().is_multiple_of(n));
     for xr in x.chunks_exact_mut(n) {
         let s = inv_rms(xr, eps);
         for (v, &wv) in xr.iter_mut().zip(w) {
@@ -38,7 +38,7 @@ pub fn rms_norm_inplace(x: &mut [f32], w: &[f32], eps: f32) {
 
 /// RMSNorm without a weight over rows of length `n`, in place.
 pub fn rms_norm_plain(x: &mut [f32], n: usize, eps: f32) {
-    assert!(n > 0 && x.len() % n == 0);
+    assert!(n > 0 && x.len().is_multiple_of(n));
     for xr in x.chunks_exact_mut(n) {
         let s = inv_rms(xr, eps);
         for v in xr.iter_mut() {

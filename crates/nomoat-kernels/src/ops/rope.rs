@@ -63,7 +63,7 @@ pub fn llama3_freq_factors(
 /// Writes `(cos θ_i, sin θ_i)` for `i < n_rot/2` at position `pos` into `cache` (length `n_rot`,
 /// interleaved cos, sin). Compute once per token and reuse for every head and layer sharing `p`.
 pub fn rope_cache(p: &RopeParams, pos: u32, cache: &mut [f32]) {
-    assert!(p.n_rot % 2 == 0 && cache.len() == p.n_rot);
+    assert!(p.n_rot.is_multiple_of(2) && cache.len() == p.n_rot);
     let theta_scale = p.freq_base.powf(-2.0 / p.n_rot as f32);
     let mut theta = pos as f32;
     for (i, cs) in cache.chunks_exact_mut(2).enumerate() {
@@ -78,7 +78,7 @@ pub fn rope_cache(p: &RopeParams, pos: u32, cache: &mut [f32]) {
 /// Rotates every head of `x` (n_heads × head_dim) in place with a cache from [`rope_cache`].
 pub fn rope_apply(x: &mut [f32], head_dim: usize, cache: &[f32], mode: RopeMode) {
     let n_rot = cache.len();
-    assert!(n_rot <= head_dim && n_rot % 2 == 0 && x.len() % head_dim == 0);
+    assert!(n_rot <= head_dim && n_rot.is_multiple_of(2) && x.len().is_multiple_of(head_dim));
     let half = n_rot / 2;
     for h in x.chunks_exact_mut(head_dim) {
         match mode {
