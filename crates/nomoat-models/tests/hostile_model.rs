@@ -487,3 +487,83 @@ fn all_problems_are_reported_at_once() {
         matches!(load, Err(ModelError::MissingTensor { ref name }) if name == "output_norm.weight")
     );
 }
+
+// ---- accepted variants: optional keys read the way llama.cpp reads them ----------------------
+
+#[test]
+fn rope_scaling_keys() {
+    use nomoat_models::RopeScaling;
+    let lin = Spec::base()
+        .set("llama.rope.scaling.type", Value::String("linear".into()))
+        .set("llama.rope.scaling.factor", Value::F32(4.0))
+        .file("rope-linear");
+    assert_eq!(
+        validate(&lin).unwrap().rope.scaling,
+        RopeScaling::Linear { factor: 4.0 }
+    );
+    let l3 = Spec::base()
+        .set("llama.rope.scaling.type", Value::String("llama3".into()))
+        .set("llama.rope.scaling.factor", Value::F32(8.0))
+        .set(
+            "llama.rope.scaling.original_context_length",
+            Value::U32(8192),
+        )
+        .file("rope-llama3");
+    let cfg = validate(&l3).unwrap();
+    assert_eq!(
+        cfg.rope.scaling,
+        RopeScaling::Llama3 {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_ctx: 8192
+        }
+    );
+    assert!(Model::load(Arc::new(l3), LoadOptions::default()).is_ok());
+    // Llama 3.1 files carry the factors as a tensor instead: [n_rot / 2] = [4].
+    let f = Spec::base()
+        .tensor("rope_freqs.weight", GgmlType::F32, &[4])
+        .file("rope-freqs");
+    assert!(Model::load(Arc::new(f), LoadOptions::default()).is_ok());
+    let e = Spec::base()
+        .tensor("rope_freqs.weight", GgmlType::F32, &[5])
+        .errors("rope-freqs-bad");
+    assert!(
+        has(
+            &e,
+            |e| matches!(e, ModelError::TensorShape { name, .. } if name == "rope_freqs.weight")
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn tied_output_when_output_weight_is_absent() {
+    let f = Spec::base().drop_tensor("output.weight").file("tied");
+    assert!(validate(&f).unwrap().tied_output);
+    assert!(Model::load(Arc::new(f), LoadOptions::default()).is_ok());
+}
+
+#[test]
+fn explicit_head_dims_and_rope_dims() {
+    let e = Spec::base()
+        .set("llama.rope.dimension_count", Value::U32(9))
+        .errors("odd-rot");
+    assert!(
+        has(
+            &e,
+            |e| matches!(e, ModelError::Inconsistent(m) if m.contains("rope.dimension_count"))
+        ),
+        "{e:?}"
+    );
+    let e = Spec::base()
+        .set("llama.attention.key_length", Value::U32(4096))
+        .errors("big-hd");
+    assert!(
+        has(
+            &e,
+            |e| matches!(e, ModelError::BadValue { key, .. } if key == "llama.attention.key_length")
+        ),
+        "{e:?}"
+    );
+}
