@@ -58,6 +58,9 @@ pub type QuantizeFn = fn(x: &[f32], out: &mut [u8]);
 /// (see `crate::repack`); arguments `(k, group, signed, tile, act, act_stride, out)`.
 pub type TileDotFn = fn(usize, usize, bool, &[u8], &[u8], usize, &mut [[f32; crate::repack::R]]);
 
+/// GEMV kernel for 4 weight rows against one activation row: `out[r] = w[r] · a`.
+pub type Rows4Fn = fn(w: [&[u8]; 4], a: &[u8], out: &mut [f32; 4]);
+
 /// A dot kernel and its name (for `describe`).
 #[derive(Clone, Copy, Debug)]
 pub struct DotKernel {
@@ -80,6 +83,7 @@ pub struct Kernels {
     dots: Vec<Option<DotKernel>>,
     quant: [(QuantizeFn, &'static str); 4],
     pub(crate) tile_dot: (TileDotFn, &'static str),
+    rows4: Vec<Option<Rows4Fn>>,
 }
 
 const N_TYPES: usize = GgmlType::ALL.len();
@@ -193,6 +197,7 @@ impl Kernels {
                 (q_q8k, "q8_K scalar"),
             ],
             tile_dot: (crate::repack::tile_dot_scalar, "scalar"),
+            rows4: vec![None; N_TYPES],
         }
     }
 
@@ -210,6 +215,16 @@ impl Kernels {
     /// The dot kernel for weight type `ty`, if supported.
     pub fn dot(&self, ty: GgmlType) -> Option<&DotKernel> {
         self.dots.get(ty as usize).and_then(|d| d.as_ref())
+    }
+
+    /// The 4-rows GEMV kernel for `ty`, where one exists (decode of the legacy formats).
+    pub fn rows4(&self, ty: GgmlType) -> Option<Rows4Fn> {
+        self.rows4.get(ty as usize).copied().flatten()
+    }
+
+    #[allow(dead_code)] // only x86 installs one today
+    pub(crate) fn set_rows4(&mut self, ty: GgmlType, f: Rows4Fn) {
+        self.rows4[ty as usize] = Some(f);
     }
 
     pub(crate) fn set_dot(&mut self, ty: GgmlType, k: DotKernel) {
@@ -231,7 +246,12 @@ impl Kernels {
         let mut s = format!("kernels: {:?}\n", self.level);
         for ty in SUPPORTED {
             if let Some(d) = self.dot(ty) {
-                s.push_str(&format!("  {:<7} {}\n", ty.name(), d.name));
+                let r4 = if self.rows4(ty).is_some() {
+                    "; GEMV 4 rows × 1 token"
+                } else {
+                    ""
+                };
+                s.push_str(&format!("  {:<7} {}{r4}\n", ty.name(), d.name));
             }
         }
         for (act, (_, name)) in ["f32", "q8_0", "q8_1", "q8_K"].iter().zip(&self.quant) {

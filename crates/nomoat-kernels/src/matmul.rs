@@ -146,6 +146,33 @@ pub fn matmul_with(
         let out = SharedMut::new(y);
         if m == 1 {
             let chunk = (n / (pool.n_threads() * 16)).clamp(8, 256);
+            if let Some(rows4) = k.rows4(w.ty) {
+                // Chunks are multiples of 4 rows; the last chunk may end with 1-3 single rows.
+                let chunk = chunk.next_multiple_of(4);
+                pool.parallel_for(n, chunk, |rows| {
+                    let mut r = rows.start;
+                    let mut o4 = [0f32; 4];
+                    while r + 4 <= rows.end {
+                        rows4(
+                            [w.row(r), w.row(r + 1), w.row(r + 2), w.row(r + 3)],
+                            act,
+                            &mut o4,
+                        );
+                        for (i, &v) in o4.iter().enumerate() {
+                            // SAFETY: rows r..r+4 belong to this range only.
+                            unsafe { out.write(r + i, v) };
+                        }
+                        r += 4;
+                    }
+                    let mut o = [0f32; 1];
+                    for r in r..rows.end {
+                        (dot.f)(w.row(r), act, act_row, &mut o);
+                        // SAFETY: row `r` belongs to this range only.
+                        unsafe { out.write(r, o[0]) };
+                    }
+                });
+                return;
+            }
             pool.parallel_for(n, chunk, |rows| {
                 let mut o = [0f32; 1];
                 for r in rows {

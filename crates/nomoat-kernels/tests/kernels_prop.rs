@@ -111,6 +111,30 @@ proptest! {
     }
 
     #[test]
+    fn rows4_gemv_equals_scalar(ti in 0..4usize, seed in any::<u64>(), nblocks in 1usize..30) {
+        let ty = [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::IQ4_NL][ti];
+        let (s, d) = (Kernels::scalar(), Kernels::detect());
+        let Some(rows4) = d.rows4(ty) else { return Ok(()) };
+        let mut rng = Rng(seed);
+        let k = nblocks * 32;
+        let rows: Vec<Vec<u8>> = (0..4).map(|_| random_row(&mut rng, ty, k)).collect();
+        let x = random_acts(&mut rng, k);
+        let mut a = vec![0u8; ActFormat::Q8_0.row_bytes(k)];
+        s.quantize(ActFormat::Q8_0, &x, &mut a);
+        let xa = dequant_act(ActFormat::Q8_0, &a, k);
+        let mut o4 = [0f32; 4];
+        rows4([&rows[0], &rows[1], &rows[2], &rows[3]], &a, &mut o4);
+        for r in 0..4 {
+            let mut o = [0f32; 1];
+            (s.dot(ty).unwrap().f)(&rows[r], &a, 0, &mut o);
+            let mut wf = vec![0f32; k];
+            dequantize_row(ty, &rows[r], &mut wf);
+            let mag: f32 = wf.iter().zip(&xa).map(|(p, q)| (p * q).abs()).sum();
+            prop_assert!((o[0] - o4[r]).abs() <= 2e-6 * mag + 1e-30, "{} row {}: {} vs {}", ty, r, o[0], o4[r]);
+        }
+    }
+
+    #[test]
     fn q8_0_roundtrip_error_within_half_step(seed in any::<u64>(), nb in 1usize..6) {
         let mut rng = Rng(seed);
         let x = random_acts(&mut rng, nb * 32);

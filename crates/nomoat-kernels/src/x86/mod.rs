@@ -119,4 +119,8 @@ pub fn install_avx2(k: &mut Kernels) {
     for (ty, act, f, name) in table {
         k.set_dot(ty, DotKernel { act, f, name });
     }
+    k.set_rows4(GgmlType::Q4_0, legacy::rows4_q4_0);
+    k.set_rows4(GgmlType::Q5_0, legacy::rows4_q5_0);
+    k.set_rows4(GgmlType::Q8_0, legacy::rows4_q8_0);
+    k.set_rows4(GgmlType::IQ4_NL, legacy::rows4_iq4_nl);
 }
