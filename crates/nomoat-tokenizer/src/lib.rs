@@ -40,7 +40,7 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// Builds the tokenizer of a GGUF file's `tokenizer.ggml.*` keys.
     pub fn from_gguf(g: &Gguf) -> Result<Tokenizer, TokenizerError> {
-        Tokenizer::from_vocab(Vocab::from_parts(VocabParts::from_gguf(g)?)?)
+        Tokenizer::from_vocab(Vocab::from_gguf(g)?)
     }
 
     /// Builds the tokenizer of a vocabulary.

@@ -171,6 +171,11 @@ fn check_id(
 }
 
 impl Vocab {
+    /// Reads and validates the `tokenizer.ggml.*` keys of a GGUF file.
+    pub fn from_gguf(g: &nomoat_gguf::Gguf) -> Result<Vocab, TokenizerError> {
+        Vocab::from_parts(VocabParts::from_gguf(g)?)
+    }
+
     /// Validates `parts` and builds the vocabulary with llama.cpp's defaults for absent keys.
     pub fn from_parts(p: VocabParts<'_>) -> Result<Vocab, TokenizerError> {
         let n = p.tokens.len();
