@@ -188,6 +188,16 @@ impl KvCache {
         })
     }
 
+    /// Whether this cache has the layer count and K/V head geometry of `cfg`.
+    pub fn fits(&self, cfg: &ModelConfig) -> bool {
+        (
+            self.n_layer,
+            self.n_kv_head,
+            self.head_dim_k,
+            self.head_dim_v,
+        ) == (cfg.n_layer, cfg.n_head_kv, cfg.head_dim_k, cfg.head_dim_v)
+    }
+
     /// Bytes of one block across all layers, K and V.
     pub fn block_bytes(&self) -> usize {
         let elem = match self.dtype {

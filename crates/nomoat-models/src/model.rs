@@ -393,6 +393,11 @@ impl Model {
                 b.want_logits.len()
             )));
         }
+        if !kv.fits(&self.cfg) {
+            return Err(ModelError::BadBatch(
+                "the KV cache was made for a model of another shape".into(),
+            ));
+        }
         s.seq_counts.clear();
         for i in 0..n {
             let (tok, pos, seq) = (b.tokens[i], b.positions[i], b.seq_ids[i]);
