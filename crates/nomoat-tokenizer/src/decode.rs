@@ -125,6 +125,8 @@ pub struct StreamDecoder {
     clean: Vec<u8>,
     /// Bytes awaiting the end of their UTF-8 character.
     utf8: Vec<u8>,
+    /// Pieces joined as they are, without `clean_spaces` (see [`StreamDecoder::pieces`]).
+    raw: bool,
 }
 
 impl StreamDecoder {
@@ -150,9 +152,24 @@ impl StreamDecoder {
         }
     }
 
+    /// A decoder that joins the pieces exactly as they are (`token_to_piece` of each id, as
+    /// llama-server streams generated text): no space removed, no `clean_spaces`, nothing
+    /// dropped except control tokens when `unparse_special` is off. Only whole UTF-8 characters
+    /// are returned.
+    pub fn pieces(unparse_special: bool) -> StreamDecoder {
+        StreamDecoder {
+            opts: DecodeOptions {
+                remove_special: false,
+                unparse_special,
+            },
+            raw: true,
+            ..Default::default()
+        }
+    }
+
     /// Adds one id; returns the text that is now final.
     pub fn push(&mut self, v: &Vocab, id: u32) -> String {
-        if self.fresh {
+        if self.fresh && !self.raw {
             self.fresh = false;
             self.strip_next = v.add_space_prefix;
             if self.opts.remove_special && v.add_bos && Some(id) == v.special.bos {
@@ -177,7 +194,9 @@ impl StreamDecoder {
     pub fn finish(&mut self, v: &Vocab) -> String {
         self.held_eos = false;
         let s = self.feed(v, &[], true);
+        let raw = self.raw;
         *self = StreamDecoder::continuing(self.opts);
+        self.raw = raw;
         s
     }
 
@@ -193,7 +212,7 @@ impl StreamDecoder {
     }
 
     fn feed(&mut self, v: &Vocab, bytes: &[u8], end: bool) -> String {
-        if v.clean_spaces {
+        if v.clean_spaces && !self.raw {
             self.clean.extend_from_slice(bytes);
             let cut = if end {
                 self.clean.len()

@@ -103,5 +103,14 @@ proptest! {
         let opts = DecodeOptions { remove_special, unparse_special };
         let one_shot = String::from_utf8_lossy(&tok.detokenize(&ids, opts)).into_owned();
         prop_assert_eq!(stream(tok, &ids, opts), one_shot);
+        // The raw piece stream equals the pieces joined.
+        let mut d = nomoat_tokenizer::StreamDecoder::pieces(unparse_special);
+        let mut raw = String::new();
+        for &id in &ids {
+            raw.push_str(&d.push(tok.vocab(), id));
+        }
+        raw.push_str(&d.finish(tok.vocab()));
+        let joined: Vec<u8> = ids.iter().flat_map(|&id| tok.token_to_piece(id, unparse_special)).collect();
+        prop_assert_eq!(raw, String::from_utf8_lossy(&joined).into_owned());
     }
 }
