@@ -10,8 +10,11 @@
 //! - [`dispatch`]: the per-type kernel table built once from the CPU's features
 //!   ([`dispatch::kernels`]); `NOMOAT_KERNELS=scalar` forces the scalar reference kernels;
 //!   [`describe`] names the chosen kernels.
-//! - [`matmul::Matrix`] + [`matmul::matmul`]`(pool, &w, x, m, y)`: `y = x·Wᵀ`, GEMV for `m = 1`,
-//!   token-tiled GEMM for `m > 1`.
+//! - [`matmul::Matrix`] + [`matmul::matmul`]`(pool, &w, x, m, y)`: `y = x·Wᵀ` on weights borrowed
+//!   in place (nothing is copied at load). Below [`matmul::R8_MIN_TOKENS`] tokens (decode): dot
+//!   kernels of 1 row × up to 4 tokens, and 4 rows × 1 token for the legacy formats at m = 1.
+//!   From it (prompts): [`repack`], a per-thread int8 repack of 8-row tiles swept by an
+//!   8 rows × 4 tokens micro-kernel (q4_0, q5_0, q8_0, iq4_nl, q2_K..q6_K, iq4_xs).
 //! - [`pool::ThreadPool`]: persistent workers, `run(&f)` and `parallel_for(n, chunk, f)`.
 //! - [`vec`]: `dot_f32`, `dot_f16_f32`, `axpy_f16`, `axpy_f32`, `scale`, `f32_to_f16_slice`,
 //!   `f16_to_f32_slice`, SIMD when available (for norms and attention).
