@@ -454,7 +454,7 @@ fn tensor_bytes(name: &str, dims: &[u64], ty: GgmlType, offset: u64) -> Result<u
         return Err(overflow());
     }
     let row_len = dims[0];
-    if row_len % ty.block_size() != 0 {
+    if !row_len.is_multiple_of(ty.block_size()) {
         return Err(GgufError::BadDims {
             tensor: name.to_owned(),
             reason: format!(

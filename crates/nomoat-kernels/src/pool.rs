@@ -199,7 +199,7 @@ fn worker_loop(s: &Shared, id: usize) {
         while gen == seen && !s.shutdown.load(Ordering::Relaxed) {
             iter = iter.wrapping_add(1);
             std::hint::spin_loop();
-            if iter % 256 == 0 && start.elapsed() > SPIN {
+            if iter.is_multiple_of(256) && start.elapsed() > SPIN {
                 let mut guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
                 s.sleepers.0.fetch_add(1, Ordering::SeqCst);
                 while s.generation.0.load(Ordering::SeqCst) == seen

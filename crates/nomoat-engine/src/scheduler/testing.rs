@@ -110,7 +110,7 @@ impl Backend for FakeBackend {
         }
     }
     fn fork_prefix(&mut self, src: SeqId, dst: SeqId, n_tokens: usize) -> Result<(), String> {
-        if n_tokens % self.block_size != 0 {
+        if !n_tokens.is_multiple_of(self.block_size) {
             return Err("fork of a partial block".into());
         }
         let (blocks, tokens) = {
