@@ -330,7 +330,7 @@ mod tests {
     fn labels() {
         assert_eq!(size_label(268_098_176), "270M");
         assert_eq!(size_label(1_100_048_384), "1B");
-        assert_eq!(size_str(253_113_024 - 10_000_000), "231.84 MiB");
+        assert_eq!(size_str(253_113_024 - 10_000_000), "231.85 MiB");
         assert_eq!(params_str(268_098_176), "268.10 M");
         assert_eq!(ftype_name(15), "Q4_K - Medium");
     }
