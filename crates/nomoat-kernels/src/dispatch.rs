@@ -231,7 +231,7 @@ impl Kernels {
         self.dots[ty as usize] = Some(k);
     }
 
-    #[allow(dead_code)] // used once SIMD quantizers are installed
+    #[allow(dead_code)] // only x86 installs one today
     pub(crate) fn set_quantize(&mut self, act: ActFormat, f: QuantizeFn, name: &'static str) {
         self.quant[act_index(act)] = (f, name);
     }

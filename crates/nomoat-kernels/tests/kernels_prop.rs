@@ -175,6 +175,36 @@ proptest! {
     }
 
     #[test]
+    fn simd_quantize_equals_scalar_bytes(
+        fmt in 0..2usize,
+        seed in any::<u64>(),
+        nb in 1usize..4,
+        zero_block in any::<bool>(),
+        ties in any::<bool>(),
+    ) {
+        let act = [ActFormat::Q8_0, ActFormat::Q8K][fmt];
+        let bs = act.block_size();
+        let mut rng = Rng(seed);
+        let mut x = random_acts(&mut rng, nb * bs);
+        if ties {
+            // Values on half steps (x·127/amax = n + 0.5) exercise round-half-to-even.
+            for (i, v) in x.iter_mut().enumerate() {
+                *v = (i % 9) as f32 * 0.5 - 2.0;
+            }
+            x[bs - 1] = 127.0 / 2.0 * if seed % 2 == 0 { 1.0 } else { -1.0 };
+        }
+        if zero_block {
+            x[..bs].fill(0.0);
+        }
+        let (s, d) = (Kernels::scalar(), Kernels::detect());
+        let mut qs = vec![0u8; act.row_bytes(x.len())];
+        let mut qd = vec![0xAAu8; act.row_bytes(x.len())];
+        s.quantize(act, &x, &mut qs);
+        d.quantize(act, &x, &mut qd);
+        prop_assert_eq!(qs, qd);
+    }
+
+    #[test]
     fn parallel_for_covers_each_index_once(threads in 1usize..5, n in 0usize..3000, chunk in 1usize..300) {
         use std::sync::atomic::{AtomicU8, Ordering};
         let pool = ThreadPool::new(threads);

@@ -8,6 +8,7 @@ mod float;
 mod gemm_r8;
 mod kquants;
 mod legacy;
+mod quantize;
 pub mod vec;
 
 use crate::dispatch::{ActFormat, DotFn, DotKernel, Kernels, Level};
@@ -123,4 +124,6 @@ pub fn install_avx2(k: &mut Kernels) {
     k.set_rows4(GgmlType::Q5_0, legacy::rows4_q5_0);
     k.set_rows4(GgmlType::Q8_0, legacy::rows4_q8_0);
     k.set_rows4(GgmlType::IQ4_NL, legacy::rows4_iq4_nl);
+    k.set_quantize(ActFormat::Q8_0, quantize::quantize_q8_0, "q8_0 avx2");
+    k.set_quantize(ActFormat::Q8K, quantize::quantize_q8k, "q8_K avx2");
 }
