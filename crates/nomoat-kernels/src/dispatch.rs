@@ -2,8 +2,11 @@
 //! multiplied with and the dot-product kernel chosen from the CPU's features, built once.
 //!
 //! Set `NOMOAT_KERNELS=scalar` to force the portable scalar reference kernels (for testing and
-//! for comparing results; CI runs the kernel tests both ways). Any other value, or none, selects
-//! the best kernels the CPU supports (AVX2+FMA+F16C on x86-64; scalar elsewhere for now).
+//! for comparing results; CI runs the kernel tests both ways), or `NOMOAT_KERNELS=avx2` to stop
+//! at the AVX2 level on an AVX-512 CPU (to compare the two there). Any other value, or none,
+//! selects the best kernels the CPU supports: on x86-64 AVX2+FMA+F16C, then, where the CPU also
+//! has AVX-512 F+BW+VL+VNNI, the AVX-512 kernels over the formats that have one (the others keep
+//! their AVX2 kernels); scalar elsewhere for now.
 
 use std::sync::OnceLock;
 
@@ -74,6 +77,8 @@ pub struct DotKernel {
 pub enum Level {
     Scalar,
     Avx2,
+    /// AVX-512 F+BW+VL+VNNI kernels where written, AVX2 ones for the other formats.
+    Avx512,
 }
 
 /// A complete kernel table.
@@ -203,13 +208,26 @@ impl Kernels {
 
     /// The best table for this CPU (ignores `NOMOAT_KERNELS`).
     pub fn detect() -> Self {
+        Self::detect_up_to(Level::Avx512)
+    }
+
+    /// The best table for this CPU using no level above `max` (ignores `NOMOAT_KERNELS`).
+    pub fn detect_up_to(max: Level) -> Self {
         #[allow(unused_mut)]
         let mut k = Self::scalar();
         #[cfg(target_arch = "x86_64")]
-        if crate::x86::avx2_available() {
+        if max != Level::Scalar && crate::x86::avx2_available() {
             crate::x86::install_avx2(&mut k);
+            if max == Level::Avx512 && crate::x86::avx512_available() {
+                crate::x86::install_avx512(&mut k);
+            }
         }
         k
+    }
+
+    /// The R8 prompt-GEMM micro-kernel and its name.
+    pub fn tile_dot_kernel(&self) -> (TileDotFn, &'static str) {
+        self.tile_dot
     }
 
     /// The dot kernel for weight type `ty`, if supported.
@@ -257,6 +275,11 @@ impl Kernels {
         for (act, (_, name)) in ["f32", "q8_0", "q8_1", "q8_K"].iter().zip(&self.quant) {
             s.push_str(&format!("  quantize→{act:<5} {name}\n"));
         }
+        if self.level == Level::Avx512 {
+            s.push_str(
+                "  (kernels named avx2 above are the AVX2 ones: AVX-512 CPUs run them too)\n",
+            );
+        }
         s.push_str(&format!(
             "  prompt GEMM (≥{} tokens; q4_0 q5_0 q8_0 iq4_nl q2_K..q6_K iq4_xs): per-thread R8 repack, 8 rows × 4 tokens, {}\n",
             crate::matmul::R8_MIN_TOKENS,
@@ -280,12 +303,20 @@ pub fn forced_scalar() -> bool {
     std::env::var("NOMOAT_KERNELS").is_ok_and(|v| v.eq_ignore_ascii_case("scalar"))
 }
 
-/// The process-wide table: [`Kernels::detect`], or [`Kernels::scalar`] under `NOMOAT_KERNELS=scalar`.
+/// Whether `NOMOAT_KERNELS=avx2` is set.
+pub fn forced_avx2() -> bool {
+    std::env::var("NOMOAT_KERNELS").is_ok_and(|v| v.eq_ignore_ascii_case("avx2"))
+}
+
+/// The process-wide table: [`Kernels::detect`], [`Kernels::scalar`] under `NOMOAT_KERNELS=scalar`,
+/// or at most the AVX2 level under `NOMOAT_KERNELS=avx2`.
 pub fn kernels() -> &'static Kernels {
     static K: OnceLock<Kernels> = OnceLock::new();
     K.get_or_init(|| {
         if forced_scalar() {
             Kernels::scalar()
+        } else if forced_avx2() {
+            Kernels::detect_up_to(Level::Avx2)
         } else {
             Kernels::detect()
         }

@@ -3,6 +3,9 @@
 // Block formats are specified by index arithmetic; index loops read closest to the spec.
 #![allow(clippy::needless_range_loop)]
 
+mod avx512;
+mod avx512_gemm;
+mod avx512_kquants;
 mod common;
 mod float;
 mod gemm_r8;
@@ -19,6 +22,17 @@ pub fn avx2_available() -> bool {
     is_x86_feature_detected!("avx2")
         && is_x86_feature_detected!("fma")
         && is_x86_feature_detected!("f16c")
+}
+
+pub use avx512::install_avx512;
+
+/// The AVX-512 level (`Level::Avx512`): F + BW + VL + VNNI, on top of the AVX2 level.
+pub fn avx512_available() -> bool {
+    avx2_available()
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512vnni")
 }
 
 /// Replace the scalar entries of `k` with the AVX2 kernels.
