@@ -17,7 +17,7 @@ use nomoat_kernels::{dequantize_row, GgmlType};
 use proptest::prelude::*;
 
 /// Weight types with an AVX-512 dot kernel.
-const DOT_TYPES: [GgmlType; 7] = [
+const DOT_TYPES: [GgmlType; 10] = [
     GgmlType::Q4_0,
     GgmlType::Q5_0,
     GgmlType::Q8_0,
@@ -25,6 +25,9 @@ const DOT_TYPES: [GgmlType; 7] = [
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::IQ4_XS,
 ];
 
 /// Weight types of the R8 prompt GEMM.
@@ -135,9 +138,13 @@ fn check_dot(k512: &Kernels, ty: GgmlType, seed: u64, nblocks: usize, ntok: usiz
 /// Byte offsets of the f16 scale fields of one block.
 fn f16_fields(ty: GgmlType) -> &'static [usize] {
     match ty {
-        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 | GgmlType::IQ4_NL => &[0],
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 | GgmlType::IQ4_NL | GgmlType::IQ4_XS => {
+            &[0]
+        }
         GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
         GgmlType::Q6_K => &[208],
+        GgmlType::Q2_K => &[80, 82],
+        GgmlType::Q3_K => &[108],
         other => unreachable!("{other}"),
     }
 }

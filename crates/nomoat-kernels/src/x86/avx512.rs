@@ -1,7 +1,7 @@
-//! AVX-512 level (F + BW + VL + VNNI, on top of AVX2 + FMA + F16C): shared helpers, the dot
-//! kernels of the signed 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL × Q8_0) and the table
-//! installer. The k-quant kernels are in `avx512_kquants`, the R8 prompt-GEMM tile kernel in
-//! `avx512_gemm`.
+//! AVX-512 level (F + BW + VL + VNNI, on top of AVX2 + FMA + F16C): shared helpers, the dot and
+//! 4-rows GEMV kernels of the signed 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL × Q8_0) and the
+//! table installer. The 256-element formats' kernels are in `avx512_kquants`, the R8
+//! prompt-GEMM tile kernel in `avx512_gemm`. Q4_1, Q5_1 and the float formats keep AVX2 kernels.
 //!
 //! What changes against AVX2: `vpdpbusd` (VNNI) sums four u8×i8 products into an i32 lane in one
 //! instruction, where AVX2 needs `maddubs` + `madd` (and cannot let two `maddubs` pairs of
@@ -95,7 +95,7 @@ trait Signed {
 /// `p..p+16` and, when `two`, `p+step..p+step+16` readable.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn nibbles_64(p: *const u8, step: usize, two: bool) -> __m512i {
+pub(super) unsafe fn nibbles_64(p: *const u8, step: usize, two: bool) -> __m512i {
     // SAFETY: reads as the caller guarantees.
     unsafe {
         let lo = _mm256_broadcastsi128_si256(load128(p));
@@ -345,7 +345,25 @@ pub fn install_avx512(k: &mut Kernels) {
     k.level = Level::Avx512;
     k.tile_dot = (super::avx512_gemm::tile_dot, "avx512-vnni");
     use super::avx512_kquants as kq;
-    let table: [(GgmlType, ActFormat, DotFn, &'static str); 7] = [
+    let table: [(GgmlType, ActFormat, DotFn, &'static str); 10] = [
+        (
+            GgmlType::Q2_K,
+            ActFormat::Q8K,
+            kq::dot_q2_k,
+            "q2_K·q8_K avx512-vnni (1 row × 4 tokens)",
+        ),
+        (
+            GgmlType::Q3_K,
+            ActFormat::Q8K,
+            kq::dot_q3_k,
+            "q3_K·q8_K avx512-vnni (1 row × 4 tokens)",
+        ),
+        (
+            GgmlType::IQ4_XS,
+            ActFormat::Q8K,
+            kq::dot_iq4_xs,
+            "iq4_xs·q8_K avx512-vnni (1 row × 4 tokens)",
+        ),
         (
             GgmlType::Q4_K,
             ActFormat::Q8K,
