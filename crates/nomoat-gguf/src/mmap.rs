@@ -107,6 +107,33 @@ impl GgufFile {
         self.backing.bytes()
     }
 
+    /// Tell the kernel the pages of `range` (bytes of the file) will not be read again soon, so
+    /// they leave this process's resident set (used after weights were repacked into an owned
+    /// copy). Only pages wholly inside `range` are released; a later read simply faults them back
+    /// in from the file, with the same contents. Returns the bytes released (0 when unmapped).
+    pub fn release(&self, range: std::ops::Range<usize>) -> usize {
+        let Backing::Mapped(map) = &self.backing else {
+            return 0;
+        };
+        // 64 KiB: a multiple of every page size Linux uses (4, 16, 64 KiB), so offsets that are
+        // multiples of it are page-aligned on any of them (the mapping itself starts on a page).
+        let page = 64 << 10;
+        let start = range.start.next_multiple_of(page);
+        let end = (range.end.min(map.len()) / page) * page;
+        if start >= end {
+            return 0;
+        }
+        // SAFETY: MADV_DONTNEED on a read-only private file mapping that was never written only
+        // drops the page-table entries: the next access re-reads the unchanged file, so no
+        // reference into the mapping (including live `&[u8]` borrows) can observe a change.
+        match unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        } {
+            Ok(()) => end - start,
+            Err(_) => 0,
+        }
+    }
+
     /// The path the file was opened from.
     pub fn path(&self) -> &Path {
         &self.path

@@ -23,6 +23,7 @@ pub mod dispatch;
 pub mod error;
 pub mod matmul;
 pub mod ops;
+pub mod packed;
 pub mod pool;
 pub mod quant;
 pub mod repack;
@@ -35,6 +36,7 @@ pub use dispatch::{kernels, ActFormat, Kernels};
 pub use error::KernelError;
 pub use matmul::{matmul, Matrix};
 pub use nomoat_gguf::GgmlType;
+pub use packed::{matmul_packed, PackedMatrix};
 pub use pool::ThreadPool;
 
 /// Whether tensors of type `ty` can be dequantized and multiplied.

@@ -310,7 +310,7 @@ fn gemm_r8(
 
 /// Convert `m` rows of `k` activations into `act` (`m × act_row` bytes), in parallel for large m.
 #[allow(clippy::too_many_arguments)]
-fn quantize_rows(
+pub(crate) fn quantize_rows(
     kern: &Kernels,
     pool: &ThreadPool,
     fmt: ActFormat,

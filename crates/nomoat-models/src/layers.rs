@@ -47,13 +47,19 @@ pub(crate) fn linear(
     n: usize,
     y: &mut [f32],
 ) {
-    matmul(pool, &w.matrix(&m.file), x, n, y);
+    match &w.packed {
+        Some(p) => nomoat_kernels::matmul_packed(pool, p, x, n, y),
+        None => matmul(pool, &w.matrix(&m.file), x, n, y),
+    }
 }
 
 /// `x[t] = embedding(token t)` (n × n_embd).
 pub(crate) fn embed(m: &Model, st: &Step<'_>, s: &mut Scratch) {
     let e = &m.token_embd;
-    ops::get_rows(e.ty, e.bytes(&m.file), e.n_cols, st.tokens, &mut s.x);
+    match &e.packed {
+        Some(p) => p.get_rows(st.tokens, &mut s.x),
+        None => ops::get_rows(e.ty, e.bytes(&m.file), e.n_cols, st.tokens, &mut s.x),
+    }
 }
 
 /// Adds `bias` to every row of `x`.

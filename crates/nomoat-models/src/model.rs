@@ -24,6 +24,10 @@ pub struct LoadOptions {
     /// flash-attention vector kernel does (Q rounded to f16, output accumulated in f16), so
     /// decoding reproduces its log-probs closely. Off: f32 throughout (slightly more accurate).
     pub llama_cpp_attention: bool,
+    /// Repack weights whose row-interleaved layout is faster (Q8_0 matrices with a multiple of 8
+    /// rows, e.g. Gemma 3's tied 262 144-row embedding) into an owned copy at load; the mapping's
+    /// pages of those tensors are then released, so resident memory stays about the same.
+    pub repack: bool,
 }
 
 impl Default for LoadOptions {
@@ -31,6 +35,7 @@ impl Default for LoadOptions {
         LoadOptions {
             gelu: GeluMode::F16Table,
             llama_cpp_attention: true,
+            repack: true,
         }
     }
 }
@@ -190,8 +195,11 @@ impl Step<'_> {
 pub struct MemoryReport {
     /// Size of the mapped file (weights are read in place from it).
     pub mapped_bytes: usize,
-    /// Weights copied or repacked out of the mapping (norm vectors and biases only).
+    /// Weights copied out of the mapping (norm vectors and biases).
     pub owned_weight_bytes: usize,
+    /// Matrices repacked at load into an owned row-interleaved copy (their pages of the mapping
+    /// are released, so this replaces rather than adds to resident memory).
+    pub repacked_weight_bytes: usize,
     /// The KV cache passed to [`Model::memory_report_with`] (allocated up front), else 0.
     pub kv_bytes: usize,
     /// The scratch buffers passed to [`Model::memory_report_with`], else 0.
@@ -204,6 +212,8 @@ pub struct Model {
     pub(crate) file: Arc<GgufFile>,
     pub(crate) cfg: ModelConfig,
     pub(crate) opts: LoadOptions,
+    /// Bytes of the weights repacked at load.
+    pub(crate) packed_bytes: usize,
     pub(crate) token_embd: MatrixRef,
     pub(crate) output_norm: Vec<f32>,
     /// The LM head: `output.weight`, or `token_embd` when tied.
@@ -218,14 +228,34 @@ impl Model {
     /// `validate`'s result) and takes handles on its weights.
     pub fn load(file: Arc<GgufFile>, opts: LoadOptions) -> Result<Model, ModelError> {
         let cfg = crate::validate(&file).map_err(|mut e| e.swap_remove(0))?;
-        let token_embd = matrix(&file, "token_embd.weight")?;
-        let output = match (cfg.arch, file.gguf().tensor("output.weight")) {
-            (Arch::Gemma3, _) | (_, None) => token_embd.clone(),
-            (_, Some(_)) => matrix(&file, "output.weight")?,
-        };
-        let layers = (0..cfg.n_layer)
+        let mut token_embd = matrix(&file, "token_embd.weight")?;
+        let mut layers = (0..cfg.n_layer)
             .map(|il| LayerWeights::load(&file, il))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut packed_bytes = 0;
+        if opts.repack {
+            let pool = ThreadPool::new(nomoat_kernels::pool::default_threads());
+            packed_bytes += token_embd.pack(&file, &pool);
+            for l in &mut layers {
+                for w in [&mut l.wq, &mut l.wk, &mut l.wv, &mut l.wo] {
+                    packed_bytes += w.pack(&file, &pool);
+                }
+                for w in [&mut l.gate, &mut l.up, &mut l.down] {
+                    packed_bytes += w.pack(&file, &pool);
+                }
+            }
+        }
+        let output = match (cfg.arch, file.gguf().tensor("output.weight")) {
+            (Arch::Gemma3, _) | (_, None) => token_embd.clone(),
+            (_, Some(_)) => {
+                let mut o = matrix(&file, "output.weight")?;
+                if opts.repack {
+                    let pool = ThreadPool::new(nomoat_kernels::pool::default_threads());
+                    packed_bytes += o.pack(&file, &pool);
+                }
+                o
+            }
+        };
         let output_norm = f32_vector(&file, "output_norm.weight")?;
         let rope_freqs = opt_f32_vector(&file, "rope_freqs.weight")?;
         let r = &cfg.rope;
@@ -268,6 +298,7 @@ impl Model {
             file,
             cfg,
             opts,
+            packed_bytes,
             token_embd,
             output_norm,
             output,
@@ -301,12 +332,14 @@ impl Model {
         )?)
     }
 
-    /// Memory held by the model itself: the mapping and the few KB of weights copied out of it.
+    /// Memory held by the model itself: the mapping, the few KB of vectors copied out of it and
+    /// the weights repacked at load.
     pub fn memory_report(&self) -> MemoryReport {
         let owned: usize = self.layers.iter().map(LayerWeights::owned_bytes).sum();
         MemoryReport {
             mapped_bytes: self.file.bytes().len(),
             owned_weight_bytes: 4 * self.output_norm.len() + owned,
+            repacked_weight_bytes: self.packed_bytes,
             kv_bytes: 0,
             scratch_bytes: 0,
         }

@@ -3,8 +3,10 @@
 //! are copied out at load, because the mapping gives no alignment guarantee for `&[f32]` and this
 //! crate has no `unsafe`.
 
+use std::sync::Arc;
+
 use nomoat_gguf::{GgmlType, GgufFile, TensorInfo};
-use nomoat_kernels::Matrix;
+use nomoat_kernels::{Matrix, PackedMatrix, ThreadPool};
 
 use crate::ModelError;
 
@@ -16,6 +18,9 @@ pub(crate) struct MatrixRef {
     pub n_cols: usize,
     pub start: usize,
     pub end: usize,
+    /// The row-interleaved copy made at load when the layout applies (then the kernels and
+    /// embedding lookups read it, and the mapping's pages of this tensor are released).
+    pub packed: Option<Arc<PackedMatrix>>,
 }
 
 impl MatrixRef {
@@ -31,6 +36,7 @@ impl MatrixRef {
             n_cols: conv(t.row_len())?,
             start: conv(range.start)?,
             end: conv(range.end)?,
+            packed: None,
         };
         // Check once that the kernels accept it, so `matrix` cannot fail later.
         Matrix::new(m.ty, m.n_rows, m.n_cols, m.bytes(file))
@@ -40,6 +46,22 @@ impl MatrixRef {
 
     pub(crate) fn bytes<'a>(&self, file: &'a GgufFile) -> &'a [u8] {
         &file.bytes()[self.start..self.end]
+    }
+
+    /// Repack into the row-interleaved layout if it applies, releasing the source pages from the
+    /// resident set as each slice is done. Returns the bytes of the copy (0 if not packed).
+    pub(crate) fn pack(&mut self, file: &GgufFile, pool: &ThreadPool) -> usize {
+        if self.packed.is_some() {
+            return 0;
+        }
+        let m = self.matrix(file);
+        let row_bytes = m.row_bytes();
+        let start = self.start;
+        self.packed = PackedMatrix::pack(&m, pool, |rows| {
+            file.release(start + rows.start * row_bytes..start + rows.end * row_bytes);
+        })
+        .map(Arc::new);
+        self.packed.as_ref().map_or(0, |p| p.bytes())
     }
 
     /// The kernels' view of this matrix (checked at load, so this does not fail).

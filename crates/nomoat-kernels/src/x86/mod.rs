@@ -4,6 +4,7 @@
 #![allow(clippy::needless_range_loop)]
 
 mod avx512;
+mod avx512_float;
 mod avx512_gemm;
 mod avx512_kquants;
 mod common;
@@ -11,6 +12,7 @@ mod float;
 mod gemm_r8;
 mod kquants;
 mod legacy;
+pub(crate) mod packed;
 mod quantize;
 pub mod vec;
 
