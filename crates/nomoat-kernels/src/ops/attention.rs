@@ -9,6 +9,8 @@
 //! materialised: memory per pair is one head's output row plus a 64-score stack buffer. Work is
 //! split over (token, head) pairs with the thread pool; each pair writes its own output row.
 
+use std::cell::RefCell;
+
 use half::f16;
 
 use super::simd;
@@ -218,9 +220,10 @@ pub fn attention_items(
     }
 }
 
-/// Attention over all tokens of a batch, threaded over (token, head) pairs with `pool`. `q`:
-/// n_tokens × n_head × head_dim_k, `out`: n_tokens × n_head × head_dim_v. See
-/// [`attention_items`].
+/// Attention over all tokens of a batch, threaded with `pool`. `q`: n_tokens × n_head ×
+/// head_dim_k, `out`: n_tokens × n_head × head_dim_v. The llama.cpp f16 vector path runs per
+/// (token, head) pair ([`attention_items`]); otherwise tiles of tokens × the heads sharing one KV
+/// head run together ([`attention_tiled`]): same results, each K/V row converted once per tile.
 pub fn attention(
     pool: &ThreadPool,
     p: &AttnParams,
@@ -232,6 +235,20 @@ pub fn attention(
     let n_tokens = tabs.pos.len();
     p.check(n_tokens, q, out);
     assert_eq!(tabs.ranges.len(), n_tokens);
+    if uses_tiles(p, kv) {
+        let tt = tile_tokens(p);
+        let n_items = n_tokens.div_ceil(tt) * p.n_kv_head;
+        let shared = SharedMut::new(out);
+        // One tile per hand-out: a tile's cost grows with its position.
+        pool.parallel_for(n_items, 1, |items| {
+            for it in items {
+                let (tile, kvh) = (it / p.n_kv_head, it % p.n_kv_head);
+                let toks = tile * tt..((tile + 1) * tt).min(n_tokens);
+                attention_tiled(p, q, kv, tabs, toks, kvh, &shared);
+            }
+        });
+        return;
+    }
     let n_items = n_tokens * p.n_head;
     let hdv = p.head_dim_v;
     let shared = SharedMut::new(out);
@@ -255,7 +272,207 @@ pub fn attention_serial(
     let n_tokens = tabs.pos.len();
     p.check(n_tokens, q, out);
     assert_eq!(tabs.ranges.len(), n_tokens);
+    if uses_tiles(p, kv) {
+        let shared = SharedMut::new(out);
+        for kvh in 0..p.n_kv_head {
+            attention_tiled(p, q, kv, tabs, 0..n_tokens, kvh, &shared);
+        }
+        return;
+    }
     attention_items(p, q, kv, tabs, 0, out);
+}
+
+/// Whether [`attention`] takes the tiled path (everything but llama.cpp's f16 vector path).
+fn uses_tiles(p: &AttnParams, kv: &KvBlocks<'_>) -> bool {
+    !(p.f16_vec_path && matches!((kv.k, kv.v), (KvPool::F16(_), KvPool::F16(_))))
+}
+
+/// Query tokens per tile: about 16 queries (tokens × heads sharing a KV head) per tile.
+fn tile_tokens(p: &AttnParams) -> usize {
+    (16 / (p.n_head / p.n_kv_head)).clamp(1, 8)
+}
+
+/// Queries per tile at most (so the stack arrays below suffice).
+const MAX_TILE_QUERIES: usize = 64;
+
+thread_local! {
+    /// Per-thread tile buffers (queries, accumulators, converted K/V rows, scores).
+    static TILE_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The tiled path for KV head `kvh` and query tokens `toks`, writing rows `(t, h)` of `out` for
+/// `t ∈ toks` and the heads `h` of `kvh`'s group (no other call writes them). Tokens are split
+/// into runs of [`tile_tokens`] with the same block table; per run, every visible K and V row is
+/// converted to f32 once and used by all of the run's queries (4 at a time), with the same
+/// per-query arithmetic as [`attention_items`]' f32 path (online softmax over chunks of ≤ 64
+/// keys inside one cache block), so the results are the same.
+fn attention_tiled(
+    p: &AttnParams,
+    q: &[f32],
+    kv: &KvBlocks<'_>,
+    tabs: &SeqTables<'_>,
+    toks: std::ops::Range<usize>,
+    kvh: usize,
+    out: &SharedMut<'_, f32>,
+) {
+    let tt = tile_tokens(p);
+    let mut s = toks.start;
+    while s < toks.end {
+        let mut e = s + 1;
+        while e < toks.end && e - s < tt && tabs.ranges[e] == tabs.ranges[s] {
+            e += 1;
+        }
+        TILE_BUF.with(|cell| tile(p, q, kv, tabs, s..e, kvh, out, &mut cell.borrow_mut()));
+        s = e;
+    }
+}
+
+/// One tile: tokens `toks` (same block table, at most [`MAX_TILE_QUERIES`] / group queries).
+#[allow(clippy::too_many_arguments)]
+fn tile(
+    p: &AttnParams,
+    q: &[f32],
+    kv: &KvBlocks<'_>,
+    tabs: &SeqTables<'_>,
+    toks: std::ops::Range<usize>,
+    kvh: usize,
+    out: &SharedMut<'_, f32>,
+    buf: &mut Vec<f32>,
+) {
+    let (hdk, hdv, bs) = (p.head_dim_k, p.head_dim_v, kv.block_size);
+    let g = p.n_head / p.n_kv_head;
+    let nq = toks.len() * g;
+    assert!(nq <= MAX_TILE_QUERIES, "tile of {nq} queries");
+    let (start, len) = tabs.ranges[toks.start];
+    let table = &tabs.table[start as usize..(start + len) as usize];
+    // Visible keys of each token: lo..hi.
+    let bounds = |t: usize| {
+        let hi = tabs.pos[t] as usize + 1;
+        let lo = if p.window > 0 {
+            hi.saturating_sub(p.window as usize)
+        } else {
+            0
+        };
+        (lo, hi)
+    };
+    let lo = toks.clone().map(|t| bounds(t).0).min().unwrap_or(0);
+    let hi = toks.clone().map(|t| bounds(t).1).max().unwrap_or(0);
+    assert!(
+        hi <= table.len() * bs,
+        "query position {} beyond its block table",
+        hi - 1
+    );
+
+    let need = nq * (hdk + hdv + SCORE_CHUNK) + SCORE_CHUNK * (hdk + hdv);
+    if buf.len() < need {
+        buf.resize(need, 0.0);
+    }
+    let (qbuf, rest) = buf.split_at_mut(nq * hdk);
+    let (acc, rest) = rest.split_at_mut(nq * hdv);
+    let (scores, rest) = rest.split_at_mut(nq * SCORE_CHUNK);
+    let (kbuf, rest) = rest.split_at_mut(SCORE_CHUNK * hdk);
+    let vbuf = &mut rest[..SCORE_CHUNK * hdv];
+    // Query i = token toks.start + i / g, head kvh·g + i % g.
+    for (i, qr) in qbuf.chunks_exact_mut(hdk).enumerate() {
+        let (t, h) = (toks.start + i / g, kvh * g + i % g);
+        qr.copy_from_slice(&q[(t * p.n_head + h) * hdk..][..hdk]);
+    }
+    acc.fill(0.0);
+    let mut m = [f32::NEG_INFINITY; MAX_TILE_QUERIES];
+    let mut sum = [0.0f32; MAX_TILE_QUERIES];
+
+    let mut j = lo;
+    while j < hi {
+        let (blk, slot) = (table[j / bs] as usize, j % bs);
+        let run = (bs - slot).min(hi - j).min(SCORE_CHUNK);
+        let row0 = (blk * p.n_kv_head + kvh) * bs + slot;
+        rows_f32(&kv.k, row0 * hdk, run * hdk, kbuf);
+        // Scores: four queries per pass over each key row; keys a query cannot see get -inf.
+        let mut i = 0;
+        while i < nq {
+            let n4 = (nq - i).min(4);
+            for r in 0..run {
+                let krow = &kbuf[r * hdk..(r + 1) * hdk];
+                let d = if n4 == 4 {
+                    simd::dot4_f32(
+                        krow,
+                        std::array::from_fn(|a| &qbuf[(i + a) * hdk..(i + a + 1) * hdk]),
+                    )
+                } else {
+                    std::array::from_fn(|a| {
+                        if a < n4 {
+                            simd::dot_f32(krow, &qbuf[(i + a) * hdk..(i + a + 1) * hdk])
+                        } else {
+                            0.0
+                        }
+                    })
+                };
+                for (a, &dv) in d[..n4].iter().enumerate() {
+                    let (qlo, qhi) = bounds(toks.start + (i + a) / g);
+                    let mut v = dv * p.scale;
+                    if p.softcap > 0.0 {
+                        v = p.softcap * (v / p.softcap).tanh();
+                    }
+                    scores[(i + a) * SCORE_CHUNK + r] = if (qlo..qhi).contains(&(j + r)) {
+                        v
+                    } else {
+                        f32::NEG_INFINITY
+                    };
+                }
+            }
+            i += n4;
+        }
+        rows_f32(&kv.v, row0 * hdv, run * hdv, vbuf);
+        for i in 0..nq {
+            let sc = &mut scores[i * SCORE_CHUNK..i * SCORE_CHUNK + run];
+            let cmax = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if cmax == f32::NEG_INFINITY {
+                continue; // no visible key for this query in this chunk
+            }
+            let a = &mut acc[i * hdv..(i + 1) * hdv];
+            if cmax > m[i] {
+                // exp(-inf) = 0 clears the (empty) accumulator on the first visible chunk.
+                let ms = (m[i] - cmax).exp();
+                sum[i] *= ms;
+                a.iter_mut().for_each(|v| *v *= ms);
+                m[i] = cmax;
+            }
+            for w in sc.iter_mut() {
+                *w = (*w - m[i]).exp();
+                sum[i] += *w;
+            }
+            let mut r = 0;
+            while r + 4 <= run {
+                simd::axpy4_f32(
+                    a,
+                    [sc[r], sc[r + 1], sc[r + 2], sc[r + 3]],
+                    std::array::from_fn(|b| &vbuf[(r + b) * hdv..(r + b + 1) * hdv]),
+                );
+                r += 4;
+            }
+            for r in r..run {
+                simd::axpy_f32(a, sc[r], &vbuf[r * hdv..(r + 1) * hdv]);
+            }
+        }
+        j += run;
+    }
+    for i in 0..nq {
+        let (t, h) = (toks.start + i / g, kvh * g + i % g);
+        let inv = if sum[i] > 0.0 { 1.0 / sum[i] } else { 0.0 };
+        // SAFETY: row (t, h) belongs to this tile's (tokens, KV head) item only.
+        let o = unsafe { out.slice_mut((t * p.n_head + h) * hdv..(t * p.n_head + h + 1) * hdv) };
+        for (o, &a) in o.iter_mut().zip(&acc[i * hdv..(i + 1) * hdv]) {
+            *o = a * inv;
+        }
+    }
+}
+
+/// `dst[..len]` = `len` cache values from `start`, as f32.
+fn rows_f32(pool: &KvPool<'_>, start: usize, len: usize, dst: &mut [f32]) {
+    match pool {
+        KvPool::F16(d) => crate::vec::f16_to_f32_slice(&d[start..start + len], &mut dst[..len]),
+        KvPool::F32(d) => dst[..len].copy_from_slice(&d[start..start + len]),
+    }
 }
 
 #[cfg(test)]
@@ -361,6 +578,19 @@ mod tests {
             let kvb = if use_f16 { KvBlocks { k: KvPool::F16(&kh), v: KvPool::F16(&vh), block_size: bs } }
                       else { KvBlocks { k: KvPool::F32(&k), v: KvPool::F32(&v), block_size: bs } };
             attention_serial(&p, &q, &kvb, &tabs, &mut out);
+            if !p.f16_vec_path {
+                // The tiled path does the per-pair path's arithmetic: without a window (same
+                // chunking) the results are bit-identical; with one, equal to rounding.
+                let mut per_pair = vec![0.0f32; want.len()];
+                attention_items(&p, &q, &kvb, &tabs, 0, &mut per_pair);
+                for (a, b) in out.iter().zip(&per_pair) {
+                    if window == 0 {
+                        prop_assert_eq!(a.to_bits(), b.to_bits());
+                    } else {
+                        prop_assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+                    }
+                }
+            }
             let mut out2 = vec![0.0f32; want.len()];
             attention(&ThreadPool::new(3), &p, &q, &kvb, &tabs, &mut out2);
             prop_assert_eq!(&out, &out2);

@@ -64,6 +64,34 @@ pub fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
     scalar::axpy_f32(y, a, x)
 }
 
+/// Four dot products sharing `k`: `[k·q[0], k·q[1], k·q[2], k·q[3]]`, each summed exactly as
+/// [`dot_f32`] sums it (so results are bit-identical to four calls), loading `k` once.
+#[inline]
+pub fn dot4_f32(k: &[f32], q: [&[f32]; 4]) -> [f32; 4] {
+    assert!(q.iter().all(|r| r.len() == k.len()));
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time; lengths are equal.
+        return unsafe { avx2::dot4_f32(k, q) };
+    }
+    q.map(|r| scalar::dot_f32(k, r))
+}
+
+/// `y += w[0]·x[0]; y += w[1]·x[1]; …` for four rows, each step rounded exactly as
+/// [`axpy_f32`] rounds it (bit-identical to four calls), loading and storing `y` once.
+#[inline]
+pub fn axpy4_f32(y: &mut [f32], w: [f32; 4], x: [&[f32]; 4]) {
+    assert!(x.iter().all(|r| r.len() == y.len()));
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time; lengths are equal.
+        return unsafe { avx2::axpy4_f32(y, w, x) };
+    }
+    for (a, r) in w.into_iter().zip(x) {
+        scalar::axpy_f32(y, a, r);
+    }
+}
+
 /// `y[i] += a·x[i]` with `x` in f16 (a KV cache row). Panics if the lengths differ.
 #[inline]
 pub fn axpy_f16(y: &mut [f32], a: f32, x: &[f16]) {
@@ -198,6 +226,73 @@ mod avx2 {
             s += a[j] * b[j];
         }
         s
+    }
+
+    /// # Safety
+    /// CPU has AVX2+FMA+F16C; every `q[r].len() == k.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot4_f32(k: &[f32], q: [&[f32]; 4]) -> [f32; 4] {
+        let n = k.len();
+        let pk = k.as_ptr();
+        let pq = q.map(<[f32]>::as_ptr);
+        let mut acc0 = [_mm256_setzero_ps(); 4];
+        let mut acc1 = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n for every slice (equal lengths).
+            unsafe {
+                let (k0, k1) = (_mm256_loadu_ps(pk.add(i)), _mm256_loadu_ps(pk.add(i + 8)));
+                for r in 0..4 {
+                    acc0[r] = _mm256_fmadd_ps(k0, _mm256_loadu_ps(pq[r].add(i)), acc0[r]);
+                    acc1[r] = _mm256_fmadd_ps(k1, _mm256_loadu_ps(pq[r].add(i + 8)), acc1[r]);
+                }
+            }
+            i += 16;
+        }
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n.
+            unsafe {
+                let k0 = _mm256_loadu_ps(pk.add(i));
+                for r in 0..4 {
+                    acc0[r] = _mm256_fmadd_ps(k0, _mm256_loadu_ps(pq[r].add(i)), acc0[r]);
+                }
+            }
+            i += 8;
+        }
+        std::array::from_fn(|r| {
+            let mut s = hsum(_mm256_add_ps(acc0[r], acc1[r]));
+            for j in i..n {
+                s += k[j] * q[r][j];
+            }
+            s
+        })
+    }
+
+    /// # Safety
+    /// CPU has AVX2+FMA+F16C; every `x[r].len() == y.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn axpy4_f32(y: &mut [f32], w: [f32; 4], x: [&[f32]; 4]) {
+        let n = y.len();
+        let py = y.as_mut_ptr();
+        let px = x.map(<[f32]>::as_ptr);
+        let vw = w.map(|v| _mm256_set1_ps(v));
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n for every slice (equal lengths).
+            unsafe {
+                let mut r = _mm256_loadu_ps(py.add(i));
+                for j in 0..4 {
+                    r = _mm256_fmadd_ps(vw[j], _mm256_loadu_ps(px[j].add(i)), r);
+                }
+                _mm256_storeu_ps(py.add(i), r);
+            }
+            i += 8;
+        }
+        for j in 0..4 {
+            for e in i..n {
+                y[e] += w[j] * x[j][e];
+            }
+        }
     }
 
     /// # Safety
