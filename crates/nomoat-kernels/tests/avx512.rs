@@ -17,7 +17,7 @@ use nomoat_kernels::{dequantize_row, GgmlType};
 use proptest::prelude::*;
 
 /// Weight types with an AVX-512 dot kernel.
-const DOT_TYPES: [GgmlType; 10] = [
+const DOT_TYPES: [GgmlType; 13] = [
     GgmlType::Q4_0,
     GgmlType::Q5_0,
     GgmlType::Q8_0,
@@ -28,6 +28,9 @@ const DOT_TYPES: [GgmlType; 10] = [
     GgmlType::Q2_K,
     GgmlType::Q3_K,
     GgmlType::IQ4_XS,
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
 ];
 
 /// Weight types of the R8 prompt GEMM.
@@ -87,6 +90,7 @@ fn avx512_table(test: &str) -> Option<Kernels> {
 fn dequant_act(act: ActFormat, bytes: &[u8], k: usize) -> Vec<f32> {
     let mut out = vec![0f32; k];
     match act {
+        ActFormat::F32 => dequantize_row(GgmlType::F32, bytes, &mut out),
         ActFormat::Q8_0 => dequantize_row(GgmlType::Q8_0, bytes, &mut out),
         ActFormat::Q8K => {
             for (b, o) in cast_blocks::<BlockQ8K>(bytes)
@@ -101,7 +105,8 @@ fn dequant_act(act: ActFormat, bytes: &[u8], k: usize) -> Vec<f32> {
     out
 }
 
-/// Random data: the AVX-512 kernel of `ty` against the scalar one, within 2e-6·Σ|w·a|.
+/// Random data: the AVX-512 kernel of `ty` against the scalar one, within 2e-6·Σ|w·a|. For the
+/// float types a "block" is one element.
 fn check_dot(k512: &Kernels, ty: GgmlType, seed: u64, nblocks: usize, ntok: usize, pad: usize) {
     let s = Kernels::scalar();
     let (ks, kd) = (s.dot(ty).unwrap(), k512.dot(ty).unwrap());
@@ -304,7 +309,10 @@ proptest! {
         pad in prop_oneof![Just(0usize), 1usize..40],
     ) {
         let Some(k) = avx512_table("avx512_dot_equals_scalar") else { return Ok(()) };
-        check_dot(&k, DOT_TYPES[ti], seed, nblocks, ntok, pad);
+        let ty = DOT_TYPES[ti];
+        // Float types: element counts around the 16- and 32-lane steps.
+        let nblocks = if ty.block_size() == 1 { nblocks * 5 + seed as usize % 16 + 1 } else { nblocks };
+        check_dot(&k, ty, seed, nblocks, ntok, pad);
     }
 
     #[test]
@@ -316,6 +324,9 @@ proptest! {
     ) {
         let Some(k) = avx512_table("avx512_dot_integer_sums_exact") else { return Ok(()) };
         let ty = DOT_TYPES[ti];
+        if ty.block_size() == 1 {
+            return Ok(());
+        }
         // One super-block for the K-quants keeps Σ|w·y| < 2²⁴ (see `exact_quants`).
         let nblocks = if ty.block_size() == 256 { 1 } else { nblocks };
         check_dot_exact(&k, ty, seed, nblocks, ntok);
@@ -387,6 +398,14 @@ fn avx512_dot_awkward_sizes() {
         return;
     };
     for ty in DOT_TYPES {
+        if ty.block_size() == 1 {
+            for k_elems in [1, 15, 16, 17, 31, 32, 33, 47, 48, 100, 640] {
+                for ntok in 1..=MAX_COLS {
+                    check_dot(&k, ty, 5000 + k_elems as u64, k_elems, ntok, 4 * ntok);
+                }
+            }
+            continue;
+        }
         for nblocks in [1, 2, 3, 7, 8, 9, 17] {
             for ntok in 1..=MAX_COLS {
                 check_dot(&k, ty, 1000 + nblocks as u64, nblocks, ntok, 3 * ntok);

@@ -1,7 +1,8 @@
 //! AVX-512 level (F + BW + VL + VNNI, on top of AVX2 + FMA + F16C): shared helpers, the dot and
 //! 4-rows GEMV kernels of the signed 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL × Q8_0) and the
 //! table installer. The 256-element formats' kernels are in `avx512_kquants`, the R8
-//! prompt-GEMM tile kernel in `avx512_gemm`. Q4_1, Q5_1 and the float formats keep AVX2 kernels.
+//! prompt-GEMM tile kernel in `avx512_gemm`, the float formats' in `avx512_float`. Q4_1 and Q5_1
+//! keep their AVX2 kernels.
 //!
 //! What changes against AVX2: `vpdpbusd` (VNNI) sums four u8×i8 products into an i32 lane in one
 //! instruction, where AVX2 needs `maddubs` + `madd` (and cannot let two `maddubs` pairs of
@@ -344,8 +345,27 @@ signed_rows4!(rows4_iq4_nl, Iq4Nl);
 pub fn install_avx512(k: &mut Kernels) {
     k.level = Level::Avx512;
     k.tile_dot = (super::avx512_gemm::tile_dot, "avx512-vnni");
+    use super::avx512_float as fl;
     use super::avx512_kquants as kq;
-    let table: [(GgmlType, ActFormat, DotFn, &'static str); 10] = [
+    let table: [(GgmlType, ActFormat, DotFn, &'static str); 13] = [
+        (
+            GgmlType::F32,
+            ActFormat::F32,
+            fl::dot_f32,
+            "f32·f32 avx512 (1 row × 4 tokens)",
+        ),
+        (
+            GgmlType::F16,
+            ActFormat::F32,
+            fl::dot_f16,
+            "f16·f32 avx512 (1 row × 4 tokens)",
+        ),
+        (
+            GgmlType::BF16,
+            ActFormat::F32,
+            fl::dot_bf16,
+            "bf16·f32 avx512 (1 row × 4 tokens)",
+        ),
         (
             GgmlType::Q2_K,
             ActFormat::Q8K,
