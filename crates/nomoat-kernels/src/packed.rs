@@ -1,16 +1,22 @@
 //! Weights repacked once at load into a row-interleaved layout (performance.md §7, "interleaved
 //! rows for generation"), as llama.cpp's and ik_llama.cpp's CPU repacking do.
 //!
-//! Layout `Q8_0x8` (from Q8_0 matrices with a multiple of 8 rows): rows are taken 8 at a time
-//! ("groups"); a group stores, for each 32-element block `b` of the row length,
-//! `f16 d[8]` (the 8 rows' scales) then `i8 q[8 steps][8 rows][4]` (step `s` holds elements
-//! `4s..4s+4` of each row), 272 bytes — the same 34 bytes per row and block as Q8_0, so decode
-//! reads exactly as many bytes as before. One kernel step multiplies 4 elements of 8 rows by the
-//! same 4 activations broadcast to every lane, so the 8 lanes are the 8 rows' sums: no horizontal
-//! sums, no per-row scale gathers, one contiguous stream per thread.
+//! Rows are taken 8 at a time ("groups", so matrices need a multiple of 8 rows). For each
+//! 32-element block `b` of the row length a group stores `f16 d[8]` (the 8 rows' scales) and the
+//! 8 rows' quants in "steps": step `s` (0..8) holds elements `4s..4s+4` of every row, value
+//! `i = 4r + e` being row r's element `4s + e`. Layouts (bytes per group block = 8 × the source
+//! block, so decode reads exactly as many bytes as before):
+//! - `Q8_0x8` (from Q8_0): `d[8]`, then `i8 q[8 steps][32]` — 272 bytes;
+//! - `Q4_0x8` (from Q4_0): `d[8]`, then 4 step pairs of 32 bytes: byte `i` of pair `p` holds
+//!   `u = q + 8` of value `i` of step `2p` (low nibble) and of step `2p+1` (high nibble) — 144;
+//! - `Q5_0x8` (from Q5_0): `d[8]`, `qh[32]` (bit `s` of byte `i` = bit 4 of `u = q + 16` of value
+//!   `i` in step `s`), then the low nibbles as in `Q4_0x8` — 176.
 //!
-//! Results equal the Q8_0 dot kernels' up to float summation order (the integer block sums are
-//! exact; `d_w·d_y·Σ` is accumulated per block in the same order).
+//! One kernel step multiplies 4 elements of 8 rows by the same 4 activations broadcast to every
+//! lane, so the 8 lanes are the 8 rows' sums: no horizontal sums, no per-row scale gathers, one
+//! contiguous stream per thread. The 4/5-bit layouts multiply the unsigned `u` and subtract
+//! `offset · Σy` per block (exact integers). Results equal the source type's dot kernels up to
+//! float summation order (`d_w·d_y·Σ` accumulated per block).
 
 use crate::dispatch::{kernels, Kernels, Level, MAX_COLS};
 use crate::pool::ThreadPool;
@@ -20,27 +26,135 @@ use crate::{GgmlType, Matrix};
 
 /// Rows per group.
 pub const ROWS: usize = 8;
-/// Bytes of one block of a group (8 f16 scales + 8 × 32 quants).
-pub const BLOCK_BYTES: usize = 16 + ROWS * 32;
 const Q8_0_BYTES: usize = BlockQ8_0::BYTES;
 
+/// A row-interleaved layout (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    Q8_0x8,
+    Q4_0x8,
+    Q5_0x8,
+}
+
+impl Layout {
+    /// The layout for a source type, if there is one.
+    pub fn for_type(ty: GgmlType) -> Option<Layout> {
+        match ty {
+            GgmlType::Q8_0 => Some(Layout::Q8_0x8),
+            GgmlType::Q4_0 => Some(Layout::Q4_0x8),
+            GgmlType::Q5_0 => Some(Layout::Q5_0x8),
+            _ => None,
+        }
+    }
+    /// Bytes of one group block (8 rows × 32 elements).
+    pub const fn block_bytes(self) -> usize {
+        match self {
+            Layout::Q8_0x8 => 16 + 256,
+            Layout::Q4_0x8 => 16 + 128,
+            Layout::Q5_0x8 => 16 + 32 + 128,
+        }
+    }
+    /// `q = u − offset` for the unsigned layouts; 0 for Q8_0x8 (signed quants).
+    pub const fn offset(self) -> i32 {
+        match self {
+            Layout::Q8_0x8 => 0,
+            Layout::Q4_0x8 => 8,
+            Layout::Q5_0x8 => 16,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Layout::Q8_0x8 => "q8_0x8",
+            Layout::Q4_0x8 => "q4_0x8",
+            Layout::Q5_0x8 => "q5_0x8",
+        }
+    }
+
+    /// Signed quant of value `i` (= 4·row + element) of step `s` of a group block.
+    #[inline]
+    pub fn quant(self, blk: &[u8], s: usize, i: usize) -> i8 {
+        match self {
+            Layout::Q8_0x8 => blk[16 + 32 * s + i] as i8,
+            Layout::Q4_0x8 => (nibble(&blk[16..], s, i) as i32 - 8) as i8,
+            Layout::Q5_0x8 => {
+                let hi = (blk[16 + i] >> s) & 1;
+                ((nibble(&blk[48..], s, i) | (hi << 4)) as i32 - 16) as i8
+            }
+        }
+    }
+}
+
+/// Low 4 bits of `u` for value `i` of step `s` in the paired-nibble area `qs`.
+#[inline]
+fn nibble(qs: &[u8], s: usize, i: usize) -> u8 {
+    let b = qs[32 * (s / 2) + i];
+    if s.is_multiple_of(2) {
+        b & 0x0F
+    } else {
+        b >> 4
+    }
+}
+
 /// Micro-kernel: one group (`nb` blocks) against 1..=[`MAX_COLS`] Q8_0 activation rows `a`,
-/// `stride` bytes apart; `out[t][r]` = row r · token t.
+/// `stride` bytes apart; `ysum[t·nb + b]` = Σ of token t's block-b quants (used by the offset
+/// layouts); `out[t][r]` = row r · token t.
 pub type GroupKernel =
-    fn(nb: usize, group: &[u8], a: &[u8], stride: usize, out: &mut [[f32; ROWS]]);
+    fn(nb: usize, group: &[u8], a: &[u8], stride: usize, ysum: &[i32], out: &mut [[f32; ROWS]]);
 
 /// A weight matrix repacked at load (owned, `n_rows × n_cols`).
 pub struct PackedMatrix {
     ty: GgmlType,
+    layout: Layout,
     n_rows: usize,
     n_cols: usize,
-    data: Vec<u8>,
+    data: Buffer,
+}
+
+/// The packed bytes: an anonymous mapping advised to use transparent huge pages (decode streams
+/// the whole matrix every token; 2 MiB pages cut the TLB misses of a 4 KiB-page walk), or a
+/// plain vector where mapping fails.
+enum Buffer {
+    Map(memmap2::MmapMut),
+    Vec(Vec<u8>),
+}
+
+impl Buffer {
+    /// `len` zeroed bytes.
+    fn zeroed(len: usize) -> Buffer {
+        match memmap2::MmapMut::map_anon(len) {
+            Ok(m) => {
+                // Advice only: without THP support the mapping works the same with small pages.
+                let _ = m.advise(memmap2::Advice::HugePage);
+                Buffer::Map(m)
+            }
+            Err(_) => Buffer::Vec(vec![0; len]),
+        }
+    }
+}
+
+impl std::ops::Deref for Buffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Buffer::Map(m) => m,
+            Buffer::Vec(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Buffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Buffer::Map(m) => m,
+            Buffer::Vec(v) => v,
+        }
+    }
 }
 
 impl std::fmt::Debug for PackedMatrix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PackedMatrix")
-            .field("layout", &"q8_0x8")
+            .field("layout", &self.layout.name())
             .field("n_rows", &self.n_rows)
             .field("n_cols", &self.n_cols)
             .field("bytes", &self.data.len())
@@ -49,9 +163,9 @@ impl std::fmt::Debug for PackedMatrix {
 }
 
 impl PackedMatrix {
-    /// Whether [`PackedMatrix::pack`] accepts `m` (Q8_0 with a multiple of 8 rows).
+    /// Whether [`PackedMatrix::pack`] accepts `m` (Q8_0, Q4_0 or Q5_0 with a multiple of 8 rows).
     pub fn can_pack(m: &Matrix<'_>) -> bool {
-        m.ty() == GgmlType::Q8_0 && m.n_rows() > 0 && m.n_rows().is_multiple_of(ROWS)
+        Layout::for_type(m.ty()).is_some() && m.n_rows() > 0 && m.n_rows().is_multiple_of(ROWS)
     }
 
     /// Repack `m` (in parallel on `pool`); `None` if the layout does not apply to it.
@@ -65,10 +179,11 @@ impl PackedMatrix {
         if !Self::can_pack(m) {
             return None;
         }
+        let layout = Layout::for_type(m.ty())?;
         let nb = m.n_cols() / 32;
-        let group_bytes = nb * BLOCK_BYTES;
+        let group_bytes = nb * layout.block_bytes();
         let n_groups = m.n_rows() / ROWS;
-        let mut data = vec![0u8; n_groups * group_bytes];
+        let mut data = Buffer::zeroed(n_groups * group_bytes);
         // Slices of 4096 groups (≈ 32 k rows) so released source pages trail the work closely.
         const SLICE: usize = 4096;
         let mut g0 = 0;
@@ -80,7 +195,8 @@ impl PackedMatrix {
                     // SAFETY: group `gi` of this slice belongs to this range only.
                     let dst = unsafe { out.slice_mut(gi * group_bytes..(gi + 1) * group_bytes) };
                     let r0 = (g0 + gi) * ROWS;
-                    pack_group(std::array::from_fn(|r| m.row(r0 + r)), nb, dst);
+                    let rows = std::array::from_fn(|r| m.row(r0 + r));
+                    pack_group(layout, rows, nb, dst);
                 }
             });
             done(g0 * ROWS..g1 * ROWS);
@@ -88,15 +204,19 @@ impl PackedMatrix {
         }
         Some(PackedMatrix {
             ty: m.ty(),
+            layout,
             n_rows: m.n_rows(),
             n_cols: m.n_cols(),
             data,
         })
     }
 
-    /// The source type (Q8_0).
+    /// The source type.
     pub fn ty(&self) -> GgmlType {
         self.ty
+    }
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
     pub fn n_rows(&self) -> usize {
         self.n_rows
@@ -110,7 +230,7 @@ impl PackedMatrix {
     }
 
     fn group(&self, g: usize) -> &[u8] {
-        let gb = self.n_cols / 32 * BLOCK_BYTES;
+        let gb = self.n_cols / 32 * self.layout.block_bytes();
         &self.data[g * gb..(g + 1) * gb]
     }
 
@@ -122,12 +242,12 @@ impl PackedMatrix {
             let id = id as usize;
             assert!(id < self.n_rows, "get_rows: row {id} of {}", self.n_rows);
             let (g, r) = (self.group(id / ROWS), id % ROWS);
-            for (blk, ob) in g.chunks_exact(BLOCK_BYTES).zip(o.chunks_exact_mut(32)) {
+            let bb = self.layout.block_bytes();
+            for (blk, ob) in g.chunks_exact(bb).zip(o.chunks_exact_mut(32)) {
                 let d = f16_le([blk[2 * r], blk[2 * r + 1]]);
                 for s in 0..8 {
-                    let q = &blk[16 + 32 * s + 4 * r..16 + 32 * s + 4 * r + 4];
-                    for j in 0..4 {
-                        ob[4 * s + j] = d * (q[j] as i8 as f32);
+                    for e in 0..4 {
+                        ob[4 * s + e] = d * self.layout.quant(blk, s, 4 * r + e) as f32;
                     }
                 }
             }
@@ -135,37 +255,84 @@ impl PackedMatrix {
     }
 }
 
-/// Interleave 8 Q8_0 rows of `nb` blocks into `dst` (`nb × 272` bytes).
-fn pack_group(rows: [&[u8]; ROWS], nb: usize, dst: &mut [u8]) {
+/// Interleave 8 rows of `nb` source blocks into `dst` (`nb` group blocks).
+fn pack_group(layout: Layout, rows: [&[u8]; ROWS], nb: usize, dst: &mut [u8]) {
+    use crate::quant::{cast_blocks, BlockQ4_0, BlockQ5_0};
+    let bb = layout.block_bytes();
     for b in 0..nb {
-        let o = &mut dst[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+        let o = &mut dst[b * bb..(b + 1) * bb];
+        o[16..].fill(0);
         for (r, row) in rows.iter().enumerate() {
-            let src = &row[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
-            o[2 * r..2 * r + 2].copy_from_slice(&src[..2]);
+            // Row r's scale and its 32 signed quants in element order.
+            let (d, q): ([u8; 2], [i8; 32]) = match layout {
+                Layout::Q8_0x8 => {
+                    let src = &row[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
+                    ([src[0], src[1]], std::array::from_fn(|i| src[2 + i] as i8))
+                }
+                Layout::Q4_0x8 => {
+                    let blk = &cast_blocks::<BlockQ4_0>(row)[b];
+                    (blk.d, blk.quants())
+                }
+                Layout::Q5_0x8 => {
+                    let blk = &cast_blocks::<BlockQ5_0>(row)[b];
+                    (blk.d, blk.quants())
+                }
+            };
+            o[2 * r..2 * r + 2].copy_from_slice(&d);
             for s in 0..8 {
-                o[16 + 32 * s + 4 * r..16 + 32 * s + 4 * r + 4]
-                    .copy_from_slice(&src[2 + 4 * s..2 + 4 * s + 4]);
+                for e in 0..4 {
+                    let (i, v) = (4 * r + e, q[4 * s + e]);
+                    let u = (v as i32 + layout.offset()) as u8;
+                    match layout {
+                        Layout::Q8_0x8 => o[16 + 32 * s + i] = v as u8,
+                        Layout::Q4_0x8 | Layout::Q5_0x8 => {
+                            let qs = if layout == Layout::Q5_0x8 { 48 } else { 16 };
+                            o[qs + 32 * (s / 2) + i] |= (u & 0x0F) << (4 * (s % 2));
+                            if layout == Layout::Q5_0x8 {
+                                o[16 + i] |= ((u >> 4) & 1) << s;
+                            }
+                        }
+                    }
+                }
             }
         }
     }
 }
 
-/// Scalar reference of [`GroupKernel`].
-pub fn group_dot_scalar(nb: usize, group: &[u8], a: &[u8], stride: usize, out: &mut [[f32; ROWS]]) {
-    assert!(group.len() >= nb * BLOCK_BYTES, "group too short");
+/// `ysum[t·nb + b]` = Σ of the quants of block b of activation row t (Q8_0 rows, `stride` apart).
+pub fn block_sums(a: &[u8], stride: usize, nt: usize, nb: usize, ysum: &mut [i32]) {
+    for t in 0..nt {
+        for b in 0..nb {
+            let q = &a[t * stride + b * Q8_0_BYTES + 2..t * stride + (b + 1) * Q8_0_BYTES];
+            ysum[t * nb + b] = q.iter().map(|&v| v as i8 as i32).sum();
+        }
+    }
+}
+
+/// Scalar reference of [`GroupKernel`] for `layout`.
+fn group_dot_scalar(
+    layout: Layout,
+    nb: usize,
+    group: &[u8],
+    a: &[u8],
+    stride: usize,
+    out: &mut [[f32; ROWS]],
+) {
+    let bb = layout.block_bytes();
+    assert!(group.len() >= nb * bb, "group too short");
     for (t, o) in out.iter_mut().enumerate() {
         let at = &a[t * stride..t * stride + nb * Q8_0_BYTES];
         *o = [0.0; ROWS];
         for b in 0..nb {
-            let blk = &group[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
+            let blk = &group[b * bb..(b + 1) * bb];
             let ab = &at[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
             let dy = f16_le([ab[0], ab[1]]);
             for (r, acc) in o.iter_mut().enumerate() {
                 let mut isum = 0i32;
                 for s in 0..8 {
-                    for j in 0..4 {
-                        let w = blk[16 + 32 * s + 4 * r + j] as i8 as i32;
-                        isum += w * (ab[2 + 4 * s + j] as i8 as i32);
+                    for e in 0..4 {
+                        let w = layout.quant(blk, s, 4 * r + e) as i32;
+                        isum += w * (ab[2 + 4 * s + e] as i8 as i32);
                     }
                 }
                 let dw = f16_le([blk[2 * r], blk[2 * r + 1]]);
@@ -175,14 +342,119 @@ pub fn group_dot_scalar(nb: usize, group: &[u8], a: &[u8], stride: usize, out: &
     }
 }
 
-/// The group kernel of table `k` (AVX2 where the table is SIMD).
-pub fn group_kernel(k: &Kernels) -> GroupKernel {
-    match k.level {
-        Level::Scalar => group_dot_scalar,
-        #[cfg(target_arch = "x86_64")]
-        _ => crate::x86::packed::q8_0x8,
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => group_dot_scalar,
+/// Scalar reference of the llama.cpp-order kernels: per row, 8 accumulators (one per 4-element
+/// step) `+= d_w·d_y · Σ(step)` per block, reduced as `((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7))`.
+fn group_dot_scalar_exact(
+    layout: Layout,
+    nb: usize,
+    group: &[u8],
+    a: &[u8],
+    stride: usize,
+    out: &mut [[f32; ROWS]],
+) {
+    let bb = layout.block_bytes();
+    assert!(group.len() >= nb * bb, "group too short");
+    for (t, o) in out.iter_mut().enumerate() {
+        let at = &a[t * stride..t * stride + nb * Q8_0_BYTES];
+        for (r, res) in o.iter_mut().enumerate() {
+            let mut acc = [0f32; 8];
+            for b in 0..nb {
+                let blk = &group[b * bb..(b + 1) * bb];
+                let ab = &at[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
+                let d = f16_le([blk[2 * r], blk[2 * r + 1]]) * f16_le([ab[0], ab[1]]);
+                for (s, acc) in acc.iter_mut().enumerate() {
+                    let part: i32 = (0..4)
+                        .map(|e| {
+                            layout.quant(blk, s, 4 * r + e) as i32
+                                * (ab[2 + 4 * s + e] as i8 as i32)
+                        })
+                        .sum();
+                    *acc = d.mul_add(part as f32, *acc);
+                }
+            }
+            *res =
+                ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+        }
+    }
+}
+
+macro_rules! scalar_exact_kernel {
+    ($name:ident, $layout:expr) => {
+        fn $name(
+            nb: usize,
+            group: &[u8],
+            a: &[u8],
+            stride: usize,
+            _ysum: &[i32],
+            out: &mut [[f32; ROWS]],
+        ) {
+            group_dot_scalar_exact($layout, nb, group, a, stride, out)
+        }
+    };
+}
+scalar_exact_kernel!(scalar_q8_0x8_exact, Layout::Q8_0x8);
+scalar_exact_kernel!(scalar_q4_0x8_exact, Layout::Q4_0x8);
+scalar_exact_kernel!(scalar_q5_0x8_exact, Layout::Q5_0x8);
+
+/// The llama.cpp-order group kernel of table `k` for `layout` (used below
+/// [`EXACT_BELOW_TOKENS`] tokens: decoding and short prompts).
+pub fn group_kernel_exact(k: &Kernels, layout: Layout) -> GroupKernel {
+    #[cfg(target_arch = "x86_64")]
+    if k.level != Level::Scalar {
+        return match layout {
+            Layout::Q8_0x8 => crate::x86::packed::q8_0x8_exact,
+            Layout::Q4_0x8 => crate::x86::packed::q4_0x8_exact,
+            Layout::Q5_0x8 => crate::x86::packed::q5_0x8_exact,
+        };
+    }
+    let _ = k;
+    match layout {
+        Layout::Q8_0x8 => scalar_q8_0x8_exact,
+        Layout::Q4_0x8 => scalar_q4_0x8_exact,
+        Layout::Q5_0x8 => scalar_q5_0x8_exact,
+    }
+}
+
+/// Below this many tokens a matmul uses the kernels that sum in llama.cpp's order (its decode
+/// path, `ggml_vec_dot_*`): on a quantized model, a last-bit difference in one layer can flip
+/// the rounding of a later activation quantization and so move log-probs visibly; decoding is
+/// memory-bound, so the extra float work costs nothing there. Prompts use the block-sum kernels
+/// (fewer float operations; llama.cpp's batched path sums in yet another order).
+pub const EXACT_BELOW_TOKENS: usize = 32;
+
+macro_rules! scalar_kernel {
+    ($name:ident, $layout:expr) => {
+        fn $name(
+            nb: usize,
+            group: &[u8],
+            a: &[u8],
+            stride: usize,
+            _ysum: &[i32],
+            out: &mut [[f32; ROWS]],
+        ) {
+            group_dot_scalar($layout, nb, group, a, stride, out)
+        }
+    };
+}
+scalar_kernel!(scalar_q8_0x8, Layout::Q8_0x8);
+scalar_kernel!(scalar_q4_0x8, Layout::Q4_0x8);
+scalar_kernel!(scalar_q5_0x8, Layout::Q5_0x8);
+
+/// The group kernel of table `k` for `layout` (AVX2 where the table is SIMD).
+pub fn group_kernel(k: &Kernels, layout: Layout) -> GroupKernel {
+    #[cfg(target_arch = "x86_64")]
+    if k.level != Level::Scalar {
+        return match layout {
+            Layout::Q8_0x8 => crate::x86::packed::q8_0x8,
+            Layout::Q4_0x8 => crate::x86::packed::q4_0x8,
+            Layout::Q5_0x8 => crate::x86::packed::q5_0x8,
+        };
+    }
+    let _ = k;
+    match layout {
+        Layout::Q8_0x8 => scalar_q8_0x8,
+        Layout::Q4_0x8 => scalar_q4_0x8,
+        Layout::Q5_0x8 => scalar_q5_0x8,
     }
 }
 
@@ -215,27 +487,45 @@ pub fn matmul_packed_with(
         }
         let act = &mut buf[..act_row * m];
         crate::matmul::quantize_rows(k, pool, act_fmt, x, kk, m, act_row, act);
-        sweep(k, pool, w, act, act_row, m, y);
+        YSUM.with(|ys| {
+            let mut ys = ys.borrow_mut();
+            let nb = kk / 32;
+            let n_sums = if w.layout.offset() != 0 { m * nb } else { 0 };
+            if ys.len() < n_sums {
+                ys.resize(n_sums, 0);
+            }
+            block_sums(act, act_row, n_sums / nb.max(1), nb, &mut ys[..n_sums]);
+            sweep(k, pool, w, act, act_row, &ys[..n_sums], m, y);
+        });
     });
 }
 
 thread_local! {
     /// Q8_0 activations of the current call, reused across calls (no allocation once warm).
     static ACT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-block activation sums of the current call (offset layouts).
+    static YSUM: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Every group against every token of `act` (Q8_0 rows, `act_row` bytes each).
+/// Every group against every token of `act` (Q8_0 rows, `act_row` bytes each; `ysum`: their
+/// block sums for the offset layouts, else empty).
+#[allow(clippy::too_many_arguments)]
 fn sweep(
     k: &Kernels,
     pool: &ThreadPool,
     w: &PackedMatrix,
     act: &[u8],
     act_row: usize,
+    ysum: &[i32],
     m: usize,
     y: &mut [f32],
 ) {
     let (n, kk) = (w.n_rows, w.n_cols);
-    let kernel = group_kernel(k);
+    let kernel = if m < EXACT_BELOW_TOKENS {
+        group_kernel_exact(k, w.layout)
+    } else {
+        group_kernel(k, w.layout)
+    };
     let nb = kk / 32;
     let n_groups = n / ROWS;
     let out = SharedMut::new(y);
@@ -252,7 +542,19 @@ fn sweep(
         while t0 < m {
             let nt = (m - t0).min(MAX_COLS);
             for g in groups.clone() {
-                kernel(nb, w.group(g), &act[t0 * act_row..], act_row, &mut o[..nt]);
+                let ys = if ysum.is_empty() {
+                    ysum
+                } else {
+                    &ysum[t0 * nb..]
+                };
+                kernel(
+                    nb,
+                    w.group(g),
+                    &act[t0 * act_row..],
+                    act_row,
+                    ys,
+                    &mut o[..nt],
+                );
                 for (t, vals) in o[..nt].iter().enumerate() {
                     for (r, &v) in vals.iter().enumerate() {
                         // SAFETY: rows of group `g` belong to this range only.
@@ -270,8 +572,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Random Q8_0 rows with scales of varied magnitude and the full quant range, −128 included.
-    fn random_q8_0(seed: u64, n_rows: usize, k: usize) -> Vec<u8> {
+    /// Random rows of `ty` (Q8_0/Q4_0/Q5_0): scales of varied magnitude, every other byte
+    /// random (so Q8_0 quants cover the full range, −128 included).
+    fn random_rows(ty: GgmlType, seed: u64, n_rows: usize, k: usize) -> Vec<u8> {
         let mut s = seed | 1;
         let mut next = move || {
             s ^= s << 13;
@@ -279,14 +582,21 @@ mod tests {
             s ^= s << 17;
             s
         };
-        let mut out = Vec::with_capacity(n_rows * k / 32 * Q8_0_BYTES);
+        let tb = ty.type_size() as usize;
+        let mut out = Vec::with_capacity(n_rows * k / 32 * tb);
         for _ in 0..n_rows * k / 32 {
             let d = half::f16::from_f32(((next() % 1000) as f32 + 1.0) * 1e-4);
             out.extend_from_slice(&d.to_le_bytes());
-            out.extend((0..32).map(|_| next() as u8));
+            out.extend((0..tb - 2).map(|_| next() as u8));
         }
         out
     }
+
+    fn random_q8_0(seed: u64, n_rows: usize, k: usize) -> Vec<u8> {
+        random_rows(GgmlType::Q8_0, seed, n_rows, k)
+    }
+
+    const TYS: [GgmlType; 3] = [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0];
 
     fn acts(seed: u64, n: usize) -> Vec<f32> {
         (0..n)
@@ -300,8 +610,8 @@ mod tests {
         let w = random_q8_0(1, 12, 64);
         let m = Matrix::new(GgmlType::Q8_0, 12, 64, &w).unwrap();
         assert!(PackedMatrix::pack(&m, &pool, |_| {}).is_none());
-        let z = vec![0u8; 8 * 2 * 18];
-        let m = Matrix::new(GgmlType::Q4_0, 8, 64, &z).unwrap();
+        let z = vec![0u8; 8 * 144];
+        let m = Matrix::new(GgmlType::Q4_K, 8, 256, &z).unwrap();
         assert!(PackedMatrix::pack(&m, &pool, |_| {}).is_none());
     }
 
@@ -309,24 +619,26 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
         #[test]
-        fn packed_get_rows_equals_source(seed in any::<u64>(), groups in 1usize..5, nb in 1usize..7) {
+        fn packed_get_rows_equals_source(ti in 0..3usize, seed in any::<u64>(), groups in 1usize..5, nb in 1usize..7) {
+            let ty = TYS[ti];
             let (n, k) = (groups * ROWS, nb * 32);
-            let w = random_q8_0(seed, n, k);
-            let m = Matrix::new(GgmlType::Q8_0, n, k, &w).unwrap();
+            let w = random_rows(ty, seed, n, k);
+            let m = Matrix::new(ty, n, k, &w).unwrap();
             let mut released = Vec::new();
             let p = PackedMatrix::pack(&m, &ThreadPool::new(2), |r| released.push(r)).unwrap();
             prop_assert_eq!(released, vec![0..n]);
             let ids: Vec<u32> = (0..n as u32).rev().collect();
             let (mut a, mut b) = (vec![0f32; n * k], vec![0f32; n * k]);
             p.get_rows(&ids, &mut a);
-            crate::ops::get_rows(GgmlType::Q8_0, &w, k, &ids, &mut b);
+            crate::ops::get_rows(ty, &w, k, &ids, &mut b);
             prop_assert_eq!(a, b);
         }
 
         #[test]
-        fn simd_group_kernel_equals_scalar(seed in any::<u64>(), nb in 1usize..12, nt in 1usize..=4, pad in 0usize..40) {
-            let w = random_q8_0(seed, ROWS, nb * 32);
-            let m = Matrix::new(GgmlType::Q8_0, ROWS, nb * 32, &w).unwrap();
+        fn simd_group_kernel_equals_scalar(ti in 0..3usize, seed in any::<u64>(), nb in 1usize..12, nt in 1usize..=4, pad in 0usize..40) {
+            let ty = TYS[ti];
+            let w = random_rows(ty, seed, ROWS, nb * 32);
+            let m = Matrix::new(ty, ROWS, nb * 32, &w).unwrap();
             let p = PackedMatrix::pack(&m, &ThreadPool::new(1), |_| {}).unwrap();
             let row = nb * Q8_0_BYTES;
             let stride = row + pad;
@@ -335,24 +647,41 @@ mod tests {
                 let x = acts(seed.wrapping_add(t as u64), nb * 32);
                 Kernels::scalar().quantize(crate::ActFormat::Q8_0, &x, &mut a[t * stride..t * stride + row]);
             }
+            let mut ys = vec![0i32; nt * nb];
+            block_sums(&a, stride, nt, nb, &mut ys);
             let (mut os, mut od) = ([[0f32; ROWS]; 4], [[1f32; ROWS]; 4]);
-            group_dot_scalar(nb, p.group(0), &a, stride, &mut os[..nt]);
-            group_kernel(&Kernels::detect())(nb, p.group(0), &a, stride, &mut od[..nt]);
+            group_kernel(&Kernels::scalar(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut os[..nt]);
+            group_kernel(&Kernels::detect(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut od[..nt]);
             // Same operations in the same order: bit-identical.
             prop_assert_eq!(&os[..nt], &od[..nt]);
+            let (mut es, mut ed) = ([[0f32; ROWS]; 4], [[1f32; ROWS]; 4]);
+            group_kernel_exact(&Kernels::scalar(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut es[..nt]);
+            group_kernel_exact(&Kernels::detect(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut ed[..nt]);
+            prop_assert_eq!(&es[..nt], &ed[..nt]);
+            // And equal to the unpacked dot kernels, which follow llama.cpp's lane order.
+            let dot = Kernels::detect().dot(ty).unwrap().f;
+            for t in 0..nt {
+                for r in 0..ROWS {
+                    let mut o = [0f32; 1];
+                    dot(m.row(r), &a[t * stride..], stride, &mut o);
+                    prop_assert_eq!(o[0].to_bits(), ed[t][r].to_bits(), "t {} r {}", t, r);
+                }
+            }
         }
 
         #[test]
         fn packed_matmul_matches_plain_matmul(
+            ti in 0..3usize,
             seed in any::<u64>(),
             groups in 1usize..6,
             nb in 1usize..5,
             m in prop_oneof![1usize..6, 30usize..40],
             threads in 1usize..4,
         ) {
+            let ty = TYS[ti];
             let (n, k) = (groups * ROWS, nb * 32);
-            let w = random_q8_0(seed, n, k);
-            let mat = Matrix::new(GgmlType::Q8_0, n, k, &w).unwrap();
+            let w = random_rows(ty, seed, n, k);
+            let mat = Matrix::new(ty, n, k, &w).unwrap();
             let pool = ThreadPool::new(threads);
             let p = PackedMatrix::pack(&mat, &pool, |_| {}).unwrap();
             let x = acts(seed, m * k);
@@ -360,7 +689,7 @@ mod tests {
             matmul_packed(&pool, &p, &x, m, &mut yp);
             crate::matmul(&pool, &mat, &x, m, &mut y);
             let mut wf = vec![0f32; n * k];
-            crate::dequantize_row(GgmlType::Q8_0, &w, &mut wf);
+            crate::dequantize_row(ty, &w, &mut wf);
             for t in 0..m {
                 for r in 0..n {
                     let mag: f32 = (0..k).map(|i| (wf[r * k + i] * x[t * k + i]).abs()).sum();

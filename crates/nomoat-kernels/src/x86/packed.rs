@@ -1,24 +1,53 @@
-//! AVX2 kernel for the load-time `Q8_0x8` layout (`crate::packed`): one group of 8 rows against
-//! up to 4 Q8_0 activation rows. Per 4-element step: one 32-byte load serves all 8 rows, the 4
-//! activations are broadcast to every lane, and `|w|·(y·sign w)` keeps `maddubs` exact
-//! (|w| ≤ 128, |y| ≤ 127: a pair sums to at most 32 512).
+//! AVX2 kernels for the load-time row-interleaved layouts (`crate::packed`): one group of 8 rows
+//! against up to 4 Q8_0 activation rows. Per 4-element step one 32-byte vector holds all 8 rows'
+//! quants and the 4 activations are broadcast to every lane. Q8_0x8 multiplies
+//! `|w|·(y·sign w)` (|w| ≤ 128, |y| ≤ 127: a `maddubs` pair sums to at most 32 512, exact);
+//! Q4_0x8/Q5_0x8 multiply the unsigned `u ≤ 31` directly (two steps' pairs still fit i16:
+//! 2·2·31·127 = 15 748) and subtract `offset·Σy` per block.
 
 use std::arch::x86_64::*;
 
 use super::common::{load128, load256, load_f16};
-use crate::packed::{BLOCK_BYTES, ROWS};
+use crate::packed::{Layout, ROWS};
 
 const Q8_0_BYTES: usize = 34;
 
-/// `out[t][r]` = row r of the group · activation row t (`out.len()` 1..=4).
-pub(crate) fn q8_0x8(nb: usize, group: &[u8], a: &[u8], stride: usize, out: &mut [[f32; ROWS]]) {
-    let nt = out.len();
+/// Checks a kernel call's buffers; returns the token count.
+fn check(
+    layout: Layout,
+    nb: usize,
+    group: &[u8],
+    a: &[u8],
+    stride: usize,
+    ysum: &[i32],
+    nt: usize,
+) {
     assert!((1..=4).contains(&nt), "1..=4 activation rows");
-    assert!(group.len() >= nb * BLOCK_BYTES, "group holds nb blocks");
+    assert!(
+        group.len() >= nb * layout.block_bytes(),
+        "group holds nb blocks"
+    );
     assert!(
         a.len() >= (nt - 1) * stride + nb * Q8_0_BYTES && (nt == 1 || stride >= nb * Q8_0_BYTES),
         "activation buffer too short for {nt} rows"
     );
+    assert!(
+        layout.offset() == 0 || ysum.len() >= nt * nb,
+        "block sums missing"
+    );
+}
+
+/// `out[t][r]` = row r of the group · activation row t (`out.len()` 1..=4).
+pub(crate) fn q8_0x8(
+    nb: usize,
+    group: &[u8],
+    a: &[u8],
+    stride: usize,
+    ysum: &[i32],
+    out: &mut [[f32; ROWS]],
+) {
+    let nt = out.len();
+    check(Layout::Q8_0x8, nb, group, a, stride, ysum, nt);
     let (g, a) = (group.as_ptr(), a.as_ptr());
     // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
     unsafe {
@@ -28,6 +57,121 @@ pub(crate) fn q8_0x8(nb: usize, group: &[u8], a: &[u8], stride: usize, out: &mut
             3 => run::<3>(nb, g, a, stride, out),
             _ => run::<4>(nb, g, a, stride, out),
         }
+    }
+}
+
+macro_rules! offset_kernel {
+    ($name:ident, $layout:expr, $high:expr) => {
+        /// `out[t][r]` = row r of the group · activation row t (`out.len()` 1..=4).
+        pub(crate) fn $name(
+            nb: usize,
+            group: &[u8],
+            a: &[u8],
+            stride: usize,
+            ysum: &[i32],
+            out: &mut [[f32; ROWS]],
+        ) {
+            let nt = out.len();
+            check($layout, nb, group, a, stride, ysum, nt);
+            let (g, a, ys) = (group.as_ptr(), a.as_ptr(), ysum.as_ptr());
+            // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
+            unsafe {
+                match nt {
+                    1 => run_offset::<1, $high>(nb, g, a, stride, ys, out),
+                    2 => run_offset::<2, $high>(nb, g, a, stride, ys, out),
+                    3 => run_offset::<3, $high>(nb, g, a, stride, ys, out),
+                    _ => run_offset::<4, $high>(nb, g, a, stride, ys, out),
+                }
+            }
+        }
+    };
+}
+offset_kernel!(q4_0x8, Layout::Q4_0x8, false);
+offset_kernel!(q5_0x8, Layout::Q5_0x8, true);
+
+/// Bit `s` of every byte of `qh` moved to bit 4 (the fifth bit of `u`), other bits cleared.
+/// 16-bit shifts leak bits across bytes only into positions the mask clears.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn high_bit(qh: __m256i, s: usize) -> __m256i {
+    let v = match s {
+        0 => _mm256_slli_epi16::<4>(qh),
+        1 => _mm256_slli_epi16::<3>(qh),
+        2 => _mm256_slli_epi16::<2>(qh),
+        3 => _mm256_slli_epi16::<1>(qh),
+        4 => qh,
+        5 => _mm256_srli_epi16::<1>(qh),
+        6 => _mm256_srli_epi16::<2>(qh),
+        _ => _mm256_srli_epi16::<3>(qh),
+    };
+    _mm256_and_si256(v, _mm256_set1_epi8(0x10))
+}
+
+/// Q4_0x8 (`HIGH` false, offset 8) or Q5_0x8 (`HIGH` true, offset 16).
+///
+/// # Safety
+/// `g` holds `nb` group blocks of the layout; `a` holds `NT` rows of `nb` Q8_0 blocks, `stride`
+/// bytes apart; `ys` holds `NT·nb` block sums; `out.len() == NT`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn run_offset<const NT: usize, const HIGH: bool>(
+    nb: usize,
+    g: *const u8,
+    a: *const u8,
+    stride: usize,
+    ys: *const i32,
+    out: &mut [[f32; ROWS]],
+) {
+    let (layout, off) = if HIGH {
+        (Layout::Q5_0x8, 16)
+    } else {
+        (Layout::Q4_0x8, 8)
+    };
+    let bb = layout.block_bytes();
+    let qs_at = if HIGH { 48 } else { 16 };
+    let ones = _mm256_set1_epi16(1);
+    let low = _mm256_set1_epi8(0x0F);
+    let mut acc = [_mm256_setzero_ps(); NT];
+    for b in 0..nb {
+        // SAFETY: block `b` is inside the group and every activation row; `ys` holds NT·nb sums.
+        unsafe {
+            let blk = g.add(b * bb);
+            let dw = _mm256_cvtph_ps(load128(blk));
+            let qh = if HIGH {
+                load256(blk.add(16))
+            } else {
+                _mm256_setzero_si256()
+            };
+            let mut isum = [_mm256_setzero_si256(); NT];
+            for p in 0..4 {
+                let x = load256(blk.add(qs_at + 32 * p));
+                let mut ue = _mm256_and_si256(x, low);
+                let mut uo = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
+                if HIGH {
+                    ue = _mm256_or_si256(ue, high_bit(qh, 2 * p));
+                    uo = _mm256_or_si256(uo, high_bit(qh, 2 * p + 1));
+                }
+                for t in 0..NT {
+                    let yp = a.add(t * stride + b * Q8_0_BYTES + 2 + 8 * p);
+                    let ye = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
+                    let yo = _mm256_set1_epi32(yp.add(4).cast::<i32>().read_unaligned());
+                    let p16 = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(ue, ye),
+                        _mm256_maddubs_epi16(uo, yo),
+                    );
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p16, ones));
+                }
+            }
+            for t in 0..NT {
+                let q = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(off * *ys.add(t * nb + b)));
+                let dy = _mm256_set1_ps(load_f16(a.add(t * stride + b * Q8_0_BYTES)));
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dy), _mm256_cvtepi32_ps(q), acc[t]);
+            }
+        }
+    }
+    for t in 0..NT {
+        // SAFETY: `out[t]` is 8 floats.
+        unsafe { _mm256_storeu_ps(out[t].as_mut_ptr(), acc[t]) };
     }
 }
 
@@ -48,7 +192,7 @@ unsafe fn run<const NT: usize>(
     for b in 0..nb {
         // SAFETY: block `b` is inside the group and every activation row (caller's contract).
         unsafe {
-            let blk = g.add(b * BLOCK_BYTES);
+            let blk = g.add(b * Layout::Q8_0x8.block_bytes());
             let dw = _mm256_cvtph_ps(load128(blk));
             let mut isum = [_mm256_setzero_si256(); NT];
             for s in 0..8 {
@@ -71,5 +215,126 @@ unsafe fn run<const NT: usize>(
     for t in 0..NT {
         // SAFETY: `out[t]` is 8 floats.
         unsafe { _mm256_storeu_ps(out[t].as_mut_ptr(), acc[t]) };
+    }
+}
+
+/// Signed quants of steps `2p` and `2p + 1` of a group block of `layout` (`L`: 0 = Q8_0x8,
+/// 1 = Q4_0x8, 2 = Q5_0x8).
+///
+/// # Safety
+/// `blk` points at one whole group block of the layout.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn step_pair<const L: u8>(blk: *const u8, p: usize) -> (__m256i, __m256i) {
+    // SAFETY: all offsets are inside one group block of the layout (caller's contract).
+    unsafe {
+        if L == 0 {
+            return (load256(blk.add(16 + 64 * p)), load256(blk.add(48 + 64 * p)));
+        }
+        let low = _mm256_set1_epi8(0x0F);
+        let qs_at = if L == 2 { 48 } else { 16 };
+        let x = load256(blk.add(qs_at + 32 * p));
+        let mut ue = _mm256_and_si256(x, low);
+        let mut uo = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
+        let off = if L == 2 {
+            let qh = load256(blk.add(16));
+            ue = _mm256_or_si256(ue, high_bit(qh, 2 * p));
+            uo = _mm256_or_si256(uo, high_bit(qh, 2 * p + 1));
+            _mm256_set1_epi8(16)
+        } else {
+            _mm256_set1_epi8(8)
+        };
+        (_mm256_sub_epi8(ue, off), _mm256_sub_epi8(uo, off))
+    }
+}
+
+macro_rules! exact_kernel {
+    ($name:ident, $layout:expr, $l:expr) => {
+        /// Like the block-sum kernels, but summed as llama.cpp's AVX2 `ggml_vec_dot_*_q8_0` sums
+        /// (see `crate::packed`): bit-identical results to it.
+        pub(crate) fn $name(
+            nb: usize,
+            group: &[u8],
+            a: &[u8],
+            stride: usize,
+            ysum: &[i32],
+            out: &mut [[f32; ROWS]],
+        ) {
+            let nt = out.len();
+            check($layout, nb, group, a, stride, ysum, nt);
+            let (g, a) = (group.as_ptr(), a.as_ptr());
+            // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
+            unsafe {
+                match nt {
+                    1 => run_exact::<1, $l>(nb, g, a, stride, out),
+                    2 => run_exact::<2, $l>(nb, g, a, stride, out),
+                    3 => run_exact::<3, $l>(nb, g, a, stride, out),
+                    _ => run_exact::<4, $l>(nb, g, a, stride, out),
+                }
+            }
+        }
+    };
+}
+exact_kernel!(q8_0x8_exact, Layout::Q8_0x8, 0);
+exact_kernel!(q4_0x8_exact, Layout::Q4_0x8, 1);
+exact_kernel!(q5_0x8_exact, Layout::Q5_0x8, 2);
+
+/// Per token, 8 float accumulators, one per 4-element step (= llama.cpp's 8 lanes of partial
+/// sums), each `+= d_w·d_y · Σ(step)` per block, reduced at the end in `hsum`'s order.
+///
+/// # Safety
+/// As [`run`], for a group of layout `L`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn run_exact<const NT: usize, const L: u8>(
+    nb: usize,
+    g: *const u8,
+    a: *const u8,
+    stride: usize,
+    out: &mut [[f32; ROWS]],
+) {
+    let bb = match L {
+        0 => Layout::Q8_0x8.block_bytes(),
+        1 => Layout::Q4_0x8.block_bytes(),
+        _ => Layout::Q5_0x8.block_bytes(),
+    };
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_ps(); 8]; NT];
+    for b in 0..nb {
+        // SAFETY: block `b` is inside the group and every activation row (caller's contract).
+        unsafe {
+            let blk = g.add(b * bb);
+            let dw = _mm256_cvtph_ps(load128(blk));
+            let d: [__m256; NT] = std::array::from_fn(|t| {
+                _mm256_mul_ps(
+                    dw,
+                    _mm256_set1_ps(load_f16(a.add(t * stride + b * Q8_0_BYTES))),
+                )
+            });
+            for p in 0..4 {
+                let (we, wo) = step_pair::<L>(blk, p);
+                for (s, w) in [(2 * p, we), (2 * p + 1, wo)] {
+                    let aw = _mm256_sign_epi8(w, w);
+                    for t in 0..NT {
+                        let yp = a.add(t * stride + b * Q8_0_BYTES + 2 + 4 * s);
+                        let y = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
+                        let q = _mm256_madd_epi16(
+                            _mm256_maddubs_epi16(aw, _mm256_sign_epi8(y, w)),
+                            ones,
+                        );
+                        acc[t][s] = _mm256_fmadd_ps(d[t], _mm256_cvtepi32_ps(q), acc[t][s]);
+                    }
+                }
+            }
+        }
+    }
+    for t in 0..NT {
+        let x = &acc[t];
+        let r = _mm256_add_ps(
+            _mm256_add_ps(_mm256_add_ps(x[0], x[4]), _mm256_add_ps(x[2], x[6])),
+            _mm256_add_ps(_mm256_add_ps(x[1], x[5]), _mm256_add_ps(x[3], x[7])),
+        );
+        // SAFETY: `out[t]` is 8 floats.
+        unsafe { _mm256_storeu_ps(out[t].as_mut_ptr(), r) };
     }
 }
