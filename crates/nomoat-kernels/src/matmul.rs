@@ -278,10 +278,9 @@ fn gemm_r8(
                                 &mut o[..nt],
                             );
                             for (t, vals) in o[..nt].iter().enumerate() {
-                                for (r, &v) in vals.iter().enumerate() {
-                                    // SAFETY: rows r0..r0+8 belong to this work item only.
-                                    unsafe { out.write((t0 + t) * n + r0 + r, v) };
-                                }
+                                let at = (t0 + t) * n + r0;
+                                // SAFETY: rows r0..r0+8 belong to this work item only.
+                                unsafe { out.slice_mut(at..at + repack::R) }.copy_from_slice(vals);
                             }
                             t0 += nt;
                         }

@@ -530,41 +530,75 @@ fn sweep(
     let n_groups = n / ROWS;
     let out = SharedMut::new(y);
     // Decode: small chunks for balance. Many tokens: a chunk of groups stays in L1/L2 while every
-    // token sweeps it, so the weights are read from memory once per call.
+    // token sweeps it, so the weights are read from memory once per call; 4/5-bit groups are
+    // first expanded to bytes once per chunk rather than once per 4-token tile.
     let chunk = if m <= MAX_COLS {
         (n_groups / (pool.n_threads() * 16)).clamp(1, 64)
     } else {
         4
     };
+    let unpack = m >= EXACT_BELOW_TOKENS && w.layout.offset() != 0 && k.level != Level::Scalar;
     pool.parallel_for(n_groups, chunk, |groups| {
-        let mut o = [[0f32; ROWS]; MAX_COLS];
-        let mut t0 = 0;
-        while t0 < m {
-            let nt = (m - t0).min(MAX_COLS);
-            for g in groups.clone() {
-                let ys = if ysum.is_empty() {
-                    ysum
-                } else {
-                    &ysum[t0 * nb..]
-                };
-                kernel(
-                    nb,
-                    w.group(g),
-                    &act[t0 * act_row..],
-                    act_row,
-                    ys,
-                    &mut o[..nt],
-                );
-                for (t, vals) in o[..nt].iter().enumerate() {
-                    for (r, &v) in vals.iter().enumerate() {
-                        // SAFETY: rows of group `g` belong to this range only.
-                        unsafe { out.write((t0 + t) * n + g * ROWS + r, v) };
-                    }
+        UNPACKED.with(|cell| {
+            let mut ubuf = cell.borrow_mut();
+            if unpack {
+                let need = groups.len() * nb * U8_BLOCK_BYTES;
+                if ubuf.len() < need {
+                    ubuf.resize(need, 0);
+                }
+                for (j, g) in groups.clone().enumerate() {
+                    let dst = &mut ubuf[j * nb * U8_BLOCK_BYTES..(j + 1) * nb * U8_BLOCK_BYTES];
+                    unpack_u8(w.layout, nb, w.group(g), dst);
                 }
             }
-            t0 += nt;
-        }
+            let mut o = [[0f32; ROWS]; MAX_COLS];
+            let mut t0 = 0;
+            while t0 < m {
+                let nt = (m - t0).min(MAX_COLS);
+                let (a, ys) = (
+                    &act[t0 * act_row..],
+                    if ysum.is_empty() {
+                        ysum
+                    } else {
+                        &ysum[t0 * nb..]
+                    },
+                );
+                for (j, g) in groups.clone().enumerate() {
+                    if unpack {
+                        let ug = &ubuf[j * nb * U8_BLOCK_BYTES..(j + 1) * nb * U8_BLOCK_BYTES];
+                        u8x8(nb, ug, a, act_row, ys, w.layout.offset(), &mut o[..nt]);
+                    } else {
+                        kernel(nb, w.group(g), a, act_row, ys, &mut o[..nt]);
+                    }
+                    for (t, vals) in o[..nt].iter().enumerate() {
+                        let at = (t0 + t) * n + g * ROWS;
+                        // SAFETY: rows of group `g` belong to this range only.
+                        unsafe { out.slice_mut(at..at + ROWS) }.copy_from_slice(vals);
+                    }
+                }
+                t0 += nt;
+            }
+        });
     });
+}
+
+#[cfg(target_arch = "x86_64")]
+use crate::x86::packed::{u8x8, unpack_u8, U8_BLOCK_BYTES};
+
+#[cfg(not(target_arch = "x86_64"))]
+const U8_BLOCK_BYTES: usize = 0;
+#[cfg(not(target_arch = "x86_64"))]
+fn unpack_u8(_: Layout, _: usize, _: &[u8], _: &mut [u8]) {
+    unreachable!("the unpacked form is only used with SIMD kernels")
+}
+#[cfg(not(target_arch = "x86_64"))]
+fn u8x8(_: usize, _: &[u8], _: &[u8], _: usize, _: &[i32], _: i32, _: &mut [[f32; ROWS]]) {
+    unreachable!("the unpacked form is only used with SIMD kernels")
+}
+
+thread_local! {
+    /// This thread's expanded 4/5-bit groups (prompt sweeps).
+    static UNPACKED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[cfg(test)]
@@ -654,6 +688,14 @@ mod tests {
             group_kernel(&Kernels::detect(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut od[..nt]);
             // Same operations in the same order: bit-identical.
             prop_assert_eq!(&os[..nt], &od[..nt]);
+            #[cfg(target_arch = "x86_64")]
+            if p.layout().offset() != 0 && Kernels::detect().level != Level::Scalar {
+                let mut ug = vec![0u8; nb * U8_BLOCK_BYTES];
+                unpack_u8(p.layout(), nb, p.group(0), &mut ug);
+                let mut ou = [[2f32; ROWS]; 4];
+                u8x8(nb, &ug, &a, stride, &ys, p.layout().offset(), &mut ou[..nt]);
+                prop_assert_eq!(&ou[..nt], &od[..nt]);
+            }
             let (mut es, mut ed) = ([[0f32; ROWS]; 4], [[1f32; ROWS]; 4]);
             group_kernel_exact(&Kernels::scalar(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut es[..nt]);
             group_kernel_exact(&Kernels::detect(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut ed[..nt]);

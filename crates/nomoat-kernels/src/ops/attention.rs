@@ -287,9 +287,10 @@ fn uses_tiles(p: &AttnParams, kv: &KvBlocks<'_>) -> bool {
     !(p.f16_vec_path && matches!((kv.k, kv.v), (KvPool::F16(_), KvPool::F16(_))))
 }
 
-/// Query tokens per tile: about 16 queries (tokens × heads sharing a KV head) per tile.
+/// Query tokens per tile: about 32 queries (tokens × heads sharing a KV head) per tile, so each
+/// converted K/V row serves many queries while the accumulators (32 × head_dim) stay in L1/L2.
 fn tile_tokens(p: &AttnParams) -> usize {
-    (16 / (p.n_head / p.n_kv_head)).clamp(1, 8)
+    (32 / (p.n_head / p.n_kv_head)).clamp(1, 8)
 }
 
 /// Queries per tile at most (so the stack arrays below suffice).

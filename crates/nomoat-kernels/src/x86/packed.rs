@@ -61,7 +61,7 @@ pub(crate) fn q8_0x8(
 }
 
 macro_rules! offset_kernel {
-    ($name:ident, $layout:expr, $high:expr) => {
+    ($name:ident, $layout:expr, $src:expr) => {
         /// `out[t][r]` = row r of the group · activation row t (`out.len()` 1..=4).
         pub(crate) fn $name(
             nb: usize,
@@ -77,17 +77,97 @@ macro_rules! offset_kernel {
             // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
             unsafe {
                 match nt {
-                    1 => run_offset::<1, $high>(nb, g, a, stride, ys, out),
-                    2 => run_offset::<2, $high>(nb, g, a, stride, ys, out),
-                    3 => run_offset::<3, $high>(nb, g, a, stride, ys, out),
-                    _ => run_offset::<4, $high>(nb, g, a, stride, ys, out),
+                    1 => run_offset::<1, $src>(nb, g, a, stride, ys, 0, out),
+                    2 => run_offset::<2, $src>(nb, g, a, stride, ys, 0, out),
+                    3 => run_offset::<3, $src>(nb, g, a, stride, ys, 0, out),
+                    _ => run_offset::<4, $src>(nb, g, a, stride, ys, 0, out),
                 }
             }
         }
     };
 }
-offset_kernel!(q4_0x8, Layout::Q4_0x8, false);
-offset_kernel!(q5_0x8, Layout::Q5_0x8, true);
+offset_kernel!(q4_0x8, Layout::Q4_0x8, 1);
+offset_kernel!(q5_0x8, Layout::Q5_0x8, 2);
+
+/// Bytes of one block of the unpacked form (`f16 d[8]`, then per step pair `u` of the even
+/// step (32 bytes) and of the odd step (32 bytes)).
+pub(crate) const U8_BLOCK_BYTES: usize = 16 + 256;
+
+/// Expands `nb` blocks of a Q4_0x8 / Q5_0x8 group into the unpacked form (`dst`: `nb ×`
+/// [`U8_BLOCK_BYTES`]), so a prompt's many token tiles do not each unpack nibbles again.
+pub(crate) fn unpack_u8(layout: Layout, nb: usize, group: &[u8], dst: &mut [u8]) {
+    let bb = layout.block_bytes();
+    assert!(
+        layout.offset() != 0,
+        "only the 4/5-bit layouts are unpacked"
+    );
+    assert!(group.len() >= nb * bb && dst.len() >= nb * U8_BLOCK_BYTES);
+    for b in 0..nb {
+        let (blk, out) = (&group[b * bb..], &mut dst[b * U8_BLOCK_BYTES..]);
+        out[..16].copy_from_slice(&blk[..16]);
+        for p in 0..4 {
+            // SAFETY: one whole group block at `blk`, 64 bytes at 16 + 64p of `out` (checked);
+            // installed only when AVX2+FMA+F16C are present.
+            unsafe {
+                let (ue, uo) = if layout == Layout::Q5_0x8 {
+                    unsigned_pair::<2>(blk.as_ptr(), p)
+                } else {
+                    unsigned_pair::<1>(blk.as_ptr(), p)
+                };
+                _mm256_storeu_si256(out.as_mut_ptr().add(16 + 64 * p).cast(), ue);
+                _mm256_storeu_si256(out.as_mut_ptr().add(48 + 64 * p).cast(), uo);
+            }
+        }
+    }
+}
+
+/// The unpacked form (from [`unpack_u8`]) against up to 4 tokens; `off` = the source layout's.
+pub(crate) fn u8x8(
+    nb: usize,
+    group: &[u8],
+    a: &[u8],
+    stride: usize,
+    ysum: &[i32],
+    off: i32,
+    out: &mut [[f32; ROWS]],
+) {
+    let nt = out.len();
+    assert!(group.len() >= nb * U8_BLOCK_BYTES, "group holds nb blocks");
+    // The Q4_0x8 checks: a group at least that long (it is), the activations and the sums.
+    check(Layout::Q4_0x8, nb, group, a, stride, ysum, nt);
+    let (g, a, ys) = (group.as_ptr(), a.as_ptr(), ysum.as_ptr());
+    // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
+    unsafe {
+        match nt {
+            1 => run_offset::<1, 3>(nb, g, a, stride, ys, off, out),
+            2 => run_offset::<2, 3>(nb, g, a, stride, ys, off, out),
+            3 => run_offset::<3, 3>(nb, g, a, stride, ys, off, out),
+            _ => run_offset::<4, 3>(nb, g, a, stride, ys, off, out),
+        }
+    }
+}
+
+/// Unsigned quants `u` of steps `2p`, `2p + 1` of a Q4_0x8 (`SRC` 1) or Q5_0x8 (`SRC` 2) block.
+///
+/// # Safety
+/// `blk` points at one whole group block of the layout.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unsigned_pair<const SRC: u8>(blk: *const u8, p: usize) -> (__m256i, __m256i) {
+    let low = _mm256_set1_epi8(0x0F);
+    // SAFETY: offsets inside one group block (caller's contract).
+    unsafe {
+        let x = load256(blk.add(if SRC == 2 { 48 } else { 16 } + 32 * p));
+        let mut ue = _mm256_and_si256(x, low);
+        let mut uo = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
+        if SRC == 2 {
+            let qh = load256(blk.add(16));
+            ue = _mm256_or_si256(ue, high_bit(qh, 2 * p));
+            uo = _mm256_or_si256(uo, high_bit(qh, 2 * p + 1));
+        }
+        (ue, uo)
+    }
+}
 
 /// Bit `s` of every byte of `qh` moved to bit 4 (the fifth bit of `u`), other bits cleared.
 /// 16-bit shifts leak bits across bytes only into positions the mask clears.
@@ -107,50 +187,42 @@ fn high_bit(qh: __m256i, s: usize) -> __m256i {
     _mm256_and_si256(v, _mm256_set1_epi8(0x10))
 }
 
-/// Q4_0x8 (`HIGH` false, offset 8) or Q5_0x8 (`HIGH` true, offset 16).
+/// Q4_0x8 (`SRC` 1, offset 8), Q5_0x8 (`SRC` 2, offset 16) or the unpacked form (`SRC` 3,
+/// offset `off_u8`).
 ///
 /// # Safety
 /// `g` holds `nb` group blocks of the layout; `a` holds `NT` rows of `nb` Q8_0 blocks, `stride`
 /// bytes apart; `ys` holds `NT·nb` block sums; `out.len() == NT`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn run_offset<const NT: usize, const HIGH: bool>(
+unsafe fn run_offset<const NT: usize, const SRC: u8>(
     nb: usize,
     g: *const u8,
     a: *const u8,
     stride: usize,
     ys: *const i32,
+    off_u8: i32,
     out: &mut [[f32; ROWS]],
 ) {
-    let (layout, off) = if HIGH {
-        (Layout::Q5_0x8, 16)
-    } else {
-        (Layout::Q4_0x8, 8)
+    let (bb, off) = match SRC {
+        1 => (Layout::Q4_0x8.block_bytes(), 8),
+        2 => (Layout::Q5_0x8.block_bytes(), 16),
+        _ => (U8_BLOCK_BYTES, off_u8),
     };
-    let bb = layout.block_bytes();
-    let qs_at = if HIGH { 48 } else { 16 };
     let ones = _mm256_set1_epi16(1);
-    let low = _mm256_set1_epi8(0x0F);
     let mut acc = [_mm256_setzero_ps(); NT];
     for b in 0..nb {
         // SAFETY: block `b` is inside the group and every activation row; `ys` holds NT·nb sums.
         unsafe {
             let blk = g.add(b * bb);
             let dw = _mm256_cvtph_ps(load128(blk));
-            let qh = if HIGH {
-                load256(blk.add(16))
-            } else {
-                _mm256_setzero_si256()
-            };
             let mut isum = [_mm256_setzero_si256(); NT];
             for p in 0..4 {
-                let x = load256(blk.add(qs_at + 32 * p));
-                let mut ue = _mm256_and_si256(x, low);
-                let mut uo = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
-                if HIGH {
-                    ue = _mm256_or_si256(ue, high_bit(qh, 2 * p));
-                    uo = _mm256_or_si256(uo, high_bit(qh, 2 * p + 1));
-                }
+                let (ue, uo) = match SRC {
+                    1 => unsigned_pair::<1>(blk, p),
+                    2 => unsigned_pair::<2>(blk, p),
+                    _ => (load256(blk.add(16 + 64 * p)), load256(blk.add(48 + 64 * p))),
+                };
                 for t in 0..NT {
                     let yp = a.add(t * stride + b * Q8_0_BYTES + 2 + 8 * p);
                     let ye = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
