@@ -12,6 +12,11 @@
 //! - `Q5_0x8` (from Q5_0): `d[8]`, `qh[32]` (bit `s` of byte `i` = bit 4 of `u = q + 16` of value
 //!   `i` in step `s`), then the low nibbles as in `Q4_0x8` — 176.
 //!
+//! - `Q4_Kx8` (from Q4_K, 256-element blocks): `d[8]`, `dmin[8]`, the 6-bit scales as bytes
+//!   `sc[8 sub-blocks][8 rows]`, the mins as bytes paired by sub-block, `m[4 pairs][8 rows][2]`,
+//!   then per sub-block the nibbles as in `Q4_0x8` (4 × 32 bytes) — 1184 bytes (8 × 148: the
+//!   unpacked scales cost 3 % more bytes than Q4_K's 144 and save the 6-bit decoding per token).
+//!
 //! One kernel step multiplies 4 elements of 8 rows by the same 4 activations broadcast to every
 //! lane, so the 8 lanes are the 8 rows' sums: no horizontal sums, no per-row scale gathers, one
 //! contiguous stream per thread. The 4/5-bit layouts multiply the unsigned `u` and subtract
@@ -34,6 +39,7 @@ pub enum Layout {
     Q8_0x8,
     Q4_0x8,
     Q5_0x8,
+    Q4Kx8,
 }
 
 impl Layout {
@@ -43,21 +49,38 @@ impl Layout {
             GgmlType::Q8_0 => Some(Layout::Q8_0x8),
             GgmlType::Q4_0 => Some(Layout::Q4_0x8),
             GgmlType::Q5_0 => Some(Layout::Q5_0x8),
+            GgmlType::Q4_K => Some(Layout::Q4Kx8),
             _ => None,
         }
     }
-    /// Bytes of one group block (8 rows × 32 elements).
+    /// Bytes of one group block (8 rows × [`Layout::block_elems`] elements).
     pub const fn block_bytes(self) -> usize {
         match self {
             Layout::Q8_0x8 => 16 + 256,
             Layout::Q4_0x8 => 16 + 128,
             Layout::Q5_0x8 => 16 + 32 + 128,
+            Layout::Q4Kx8 => Q4K_QS + 1024,
         }
     }
-    /// `q = u − offset` for the unsigned layouts; 0 for Q8_0x8 (signed quants).
+    /// Elements of a row per block.
+    pub const fn block_elems(self) -> usize {
+        match self {
+            Layout::Q4Kx8 => 256,
+            _ => 32,
+        }
+    }
+    /// The activation format the kernels read.
+    pub fn act_format(self) -> crate::ActFormat {
+        match self {
+            Layout::Q4Kx8 => crate::ActFormat::Q8K,
+            _ => crate::ActFormat::Q8_0,
+        }
+    }
+    /// `q = u − offset` for the unsigned 32-element layouts; 0 for Q8_0x8 (signed quants) and
+    /// Q4Kx8 (mins instead).
     pub const fn offset(self) -> i32 {
         match self {
-            Layout::Q8_0x8 => 0,
+            Layout::Q8_0x8 | Layout::Q4Kx8 => 0,
             Layout::Q4_0x8 => 8,
             Layout::Q5_0x8 => 16,
         }
@@ -67,18 +90,43 @@ impl Layout {
             Layout::Q8_0x8 => "q8_0x8",
             Layout::Q4_0x8 => "q4_0x8",
             Layout::Q5_0x8 => "q5_0x8",
+            Layout::Q4Kx8 => "q4_Kx8",
         }
     }
 
-    /// Signed quant of value `i` (= 4·row + element) of step `s` of a group block.
+    /// Signed quant of value `i` (= 4·row + element) of step `s` of a group block (32-element
+    /// layouts).
     #[inline]
     pub fn quant(self, blk: &[u8], s: usize, i: usize) -> i8 {
         match self {
+            Layout::Q4Kx8 => unreachable!("q4_Kx8 has sub-block scales; see q4k_dequant"),
             Layout::Q8_0x8 => blk[16 + 32 * s + i] as i8,
             Layout::Q4_0x8 => (nibble(&blk[16..], s, i) as i32 - 8) as i8,
             Layout::Q5_0x8 => {
                 let hi = (blk[16 + i] >> s) & 1;
                 ((nibble(&blk[48..], s, i) | (hi << 4)) as i32 - 16) as i8
+            }
+        }
+    }
+}
+
+/// Q4Kx8 offsets inside a group block.
+const Q4K_SC: usize = 32;
+const Q4K_MN: usize = 96;
+const Q4K_QS: usize = 160;
+
+/// Row `r` of a Q4Kx8 group block dequantized (256 values).
+fn q4k_dequant(blk: &[u8], r: usize, out: &mut [f32]) {
+    let d = f16_le([blk[2 * r], blk[2 * r + 1]]);
+    let dmin = f16_le([blk[16 + 2 * r], blk[17 + 2 * r]]);
+    for j in 0..8 {
+        let sc = blk[Q4K_SC + 8 * j + r] as f32;
+        let m = blk[Q4K_MN + 16 * (j / 2) + 2 * r + j % 2] as f32;
+        let qs = &blk[Q4K_QS + 128 * j..Q4K_QS + 128 * (j + 1)];
+        for s in 0..8 {
+            for e in 0..4 {
+                let u = nibble(qs, s, 4 * r + e) as f32;
+                out[32 * j + 4 * s + e] = d * sc * u - dmin * m;
             }
         }
     }
@@ -180,7 +228,7 @@ impl PackedMatrix {
             return None;
         }
         let layout = Layout::for_type(m.ty())?;
-        let nb = m.n_cols() / 32;
+        let nb = m.n_cols() / layout.block_elems();
         let group_bytes = nb * layout.block_bytes();
         let n_groups = m.n_rows() / ROWS;
         let mut data = Buffer::zeroed(n_groups * group_bytes);
@@ -230,7 +278,7 @@ impl PackedMatrix {
     }
 
     fn group(&self, g: usize) -> &[u8] {
-        let gb = self.n_cols / 32 * self.layout.block_bytes();
+        let gb = self.n_cols / self.layout.block_elems() * self.layout.block_bytes();
         &self.data[g * gb..(g + 1) * gb]
     }
 
@@ -243,6 +291,12 @@ impl PackedMatrix {
             assert!(id < self.n_rows, "get_rows: row {id} of {}", self.n_rows);
             let (g, r) = (self.group(id / ROWS), id % ROWS);
             let bb = self.layout.block_bytes();
+            if self.layout == Layout::Q4Kx8 {
+                for (blk, ob) in g.chunks_exact(bb).zip(o.chunks_exact_mut(256)) {
+                    q4k_dequant(blk, r, ob);
+                }
+                continue;
+            }
             for (blk, ob) in g.chunks_exact(bb).zip(o.chunks_exact_mut(32)) {
                 let d = f16_le([blk[2 * r], blk[2 * r + 1]]);
                 for s in 0..8 {
@@ -259,6 +313,9 @@ impl PackedMatrix {
 fn pack_group(layout: Layout, rows: [&[u8]; ROWS], nb: usize, dst: &mut [u8]) {
     use crate::quant::{cast_blocks, BlockQ4_0, BlockQ5_0};
     let bb = layout.block_bytes();
+    if layout == Layout::Q4Kx8 {
+        return pack_group_q4k(rows, nb, dst);
+    }
     for b in 0..nb {
         let o = &mut dst[b * bb..(b + 1) * bb];
         o[16..].fill(0);
@@ -277,6 +334,7 @@ fn pack_group(layout: Layout, rows: [&[u8]; ROWS], nb: usize, dst: &mut [u8]) {
                     let blk = &cast_blocks::<BlockQ5_0>(row)[b];
                     (blk.d, blk.quants())
                 }
+                Layout::Q4Kx8 => unreachable!("handled by pack_group_q4k"),
             };
             o[2 * r..2 * r + 2].copy_from_slice(&d);
             for s in 0..8 {
@@ -285,6 +343,7 @@ fn pack_group(layout: Layout, rows: [&[u8]; ROWS], nb: usize, dst: &mut [u8]) {
                     let u = (v as i32 + layout.offset()) as u8;
                     match layout {
                         Layout::Q8_0x8 => o[16 + 32 * s + i] = v as u8,
+                        Layout::Q4Kx8 => unreachable!("handled by pack_group_q4k"),
                         Layout::Q4_0x8 | Layout::Q5_0x8 => {
                             let qs = if layout == Layout::Q5_0x8 { 48 } else { 16 };
                             o[qs + 32 * (s / 2) + i] |= (u & 0x0F) << (4 * (s % 2));
@@ -297,6 +356,132 @@ fn pack_group(layout: Layout, rows: [&[u8]; ROWS], nb: usize, dst: &mut [u8]) {
             }
         }
     }
+}
+
+/// Interleave 8 Q4_K rows of `nb` blocks (see the module docs for the layout).
+fn pack_group_q4k(rows: [&[u8]; ROWS], nb: usize, dst: &mut [u8]) {
+    use crate::quant::{cast_blocks, q4_k::scale_min_k4, BlockQ4K};
+    let bb = Layout::Q4Kx8.block_bytes();
+    for b in 0..nb {
+        let o = &mut dst[b * bb..(b + 1) * bb];
+        o[Q4K_QS..].fill(0);
+        for (r, row) in rows.iter().enumerate() {
+            let blk = &cast_blocks::<BlockQ4K>(row)[b];
+            o[2 * r..2 * r + 2].copy_from_slice(&blk.d);
+            o[16 + 2 * r..18 + 2 * r].copy_from_slice(&blk.dmin);
+            let u = blk.quants();
+            for j in 0..8 {
+                let (sc, m) = scale_min_k4(j, &blk.scales);
+                o[Q4K_SC + 8 * j + r] = sc;
+                o[Q4K_MN + 16 * (j / 2) + 2 * r + j % 2] = m;
+                for s in 0..8 {
+                    for e in 0..4 {
+                        let i = 4 * r + e;
+                        let v = u[32 * j + 4 * s + e];
+                        o[Q4K_QS + 128 * j + 32 * (s / 2) + i] |= v << (4 * (s % 2));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Scalar reference of the Q4Kx8 kernel: per row and block,
+/// `d·dy·Σ_j sc_j·Σ(u·y) − dmin·dy·Σ_j m_j·Σy_j` (integer sums exact), accumulated per block.
+fn q4k_dot_scalar(nb: usize, group: &[u8], a: &[u8], stride: usize, out: &mut [[f32; ROWS]]) {
+    use crate::quant::BlockQ8K;
+    let bb = Layout::Q4Kx8.block_bytes();
+    assert!(group.len() >= nb * bb, "group too short");
+    for (t, o) in out.iter_mut().enumerate() {
+        let ys = crate::quant::cast_blocks::<BlockQ8K>(
+            &a[t * stride..t * stride + nb * BlockQ8K::BYTES],
+        );
+        for (r, acc) in o.iter_mut().enumerate() {
+            let (mut sum, mut mins) = (0f32, 0f32);
+            for (b, y) in ys.iter().enumerate() {
+                let blk = &group[b * bb..(b + 1) * bb];
+                let (mut isum, mut msum) = (0i32, 0i32);
+                for j in 0..8 {
+                    let qs = &blk[Q4K_QS + 128 * j..Q4K_QS + 128 * (j + 1)];
+                    let mut sub = 0i32;
+                    for s in 0..8 {
+                        for e in 0..4 {
+                            sub += nibble(qs, s, 4 * r + e) as i32 * y.q(32 * j + 4 * s + e);
+                        }
+                    }
+                    isum += blk[Q4K_SC + 8 * j + r] as i32 * sub;
+                    let m = blk[Q4K_MN + 16 * (j / 2) + 2 * r + j % 2] as i32;
+                    msum += m * (y.bsum(2 * j) + y.bsum(2 * j + 1));
+                }
+                let d = f16_le([blk[2 * r], blk[2 * r + 1]]) * y.d();
+                let dm = f16_le([blk[16 + 2 * r], blk[17 + 2 * r]]) * y.d();
+                sum = d.mul_add(isum as f32, sum);
+                mins = dm.mul_add(msum as f32, mins);
+            }
+            *acc = sum - mins;
+        }
+    }
+}
+
+/// Scalar reference of the llama.cpp-order Q4Kx8 kernel (see `x86::packed::q4_kx8_exact`).
+fn scalar_q4_kx8_exact(
+    nb: usize,
+    group: &[u8],
+    a: &[u8],
+    stride: usize,
+    _ysum: &[i32],
+    out: &mut [[f32; ROWS]],
+) {
+    use crate::quant::BlockQ8K;
+    let bb = Layout::Q4Kx8.block_bytes();
+    assert!(group.len() >= nb * bb, "group too short");
+    for (t, o) in out.iter_mut().enumerate() {
+        let ys = crate::quant::cast_blocks::<BlockQ8K>(
+            &a[t * stride..t * stride + nb * BlockQ8K::BYTES],
+        );
+        for (r, res) in o.iter_mut().enumerate() {
+            let mut acc = [0f32; 8];
+            for (b, y) in ys.iter().enumerate() {
+                let blk = &group[b * bb..(b + 1) * bb];
+                let mut isum = [0i32; 8];
+                for j in 0..8 {
+                    let qs = &blk[Q4K_QS + 128 * j..Q4K_QS + 128 * (j + 1)];
+                    let sc = blk[Q4K_SC + 8 * j + r] as i32;
+                    for (s, is) in isum.iter_mut().enumerate() {
+                        let part: i32 = (0..4)
+                            .map(|e| nibble(qs, s, 4 * r + e) as i32 * y.q(32 * j + 4 * s + e))
+                            .sum();
+                        *is += sc * part;
+                    }
+                }
+                let d = y.d() * f16_le([blk[2 * r], blk[2 * r + 1]]);
+                let dm = -y.d() * f16_le([blk[16 + 2 * r], blk[17 + 2 * r]]);
+                for s in 0..8 {
+                    acc[s] = d.mul_add(isum[s] as f32, acc[s]);
+                }
+                for (i, am) in acc[..4].iter_mut().enumerate() {
+                    let m = |j: usize| blk[Q4K_MN + 16 * (j / 2) + 2 * r + j % 2] as i32;
+                    let ysub = |j: usize| y.bsum(2 * j) + y.bsum(2 * j + 1);
+                    let prod = m(2 * i) * ysub(2 * i) + m(2 * i + 1) * ysub(2 * i + 1);
+                    *am = dm.mul_add(prod as f32, *am);
+                }
+            }
+            let sum =
+                ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+            *res = sum;
+        }
+    }
+}
+
+fn scalar_q4_kx8(
+    nb: usize,
+    group: &[u8],
+    a: &[u8],
+    stride: usize,
+    _ysum: &[i32],
+    out: &mut [[f32; ROWS]],
+) {
+    q4k_dot_scalar(nb, group, a, stride, out)
 }
 
 /// `ysum[t·nb + b]` = Σ of the quants of block b of activation row t (Q8_0 rows, `stride` apart).
@@ -405,6 +590,7 @@ pub fn group_kernel_exact(k: &Kernels, layout: Layout) -> GroupKernel {
             Layout::Q8_0x8 => crate::x86::packed::q8_0x8_exact,
             Layout::Q4_0x8 => crate::x86::packed::q4_0x8_exact,
             Layout::Q5_0x8 => crate::x86::packed::q5_0x8_exact,
+            Layout::Q4Kx8 => crate::x86::packed::q4_kx8_exact,
         };
     }
     let _ = k;
@@ -412,6 +598,7 @@ pub fn group_kernel_exact(k: &Kernels, layout: Layout) -> GroupKernel {
         Layout::Q8_0x8 => scalar_q8_0x8_exact,
         Layout::Q4_0x8 => scalar_q4_0x8_exact,
         Layout::Q5_0x8 => scalar_q5_0x8_exact,
+        Layout::Q4Kx8 => scalar_q4_kx8_exact,
     }
 }
 
@@ -448,6 +635,7 @@ pub fn group_kernel(k: &Kernels, layout: Layout) -> GroupKernel {
             Layout::Q8_0x8 => crate::x86::packed::q8_0x8,
             Layout::Q4_0x8 => crate::x86::packed::q4_0x8,
             Layout::Q5_0x8 => crate::x86::packed::q5_0x8,
+            Layout::Q4Kx8 => crate::x86::packed::q4_kx8,
         };
     }
     let _ = k;
@@ -455,6 +643,7 @@ pub fn group_kernel(k: &Kernels, layout: Layout) -> GroupKernel {
         Layout::Q8_0x8 => scalar_q8_0x8,
         Layout::Q4_0x8 => scalar_q4_0x8,
         Layout::Q5_0x8 => scalar_q5_0x8,
+        Layout::Q4Kx8 => scalar_q4_kx8,
     }
 }
 
@@ -478,7 +667,7 @@ pub fn matmul_packed_with(
     if m == 0 {
         return;
     }
-    let act_fmt = crate::ActFormat::Q8_0;
+    let act_fmt = w.layout.act_format();
     let act_row = act_fmt.row_bytes(kk);
     ACT.with(|cell| {
         let mut buf = cell.borrow_mut();
@@ -489,7 +678,7 @@ pub fn matmul_packed_with(
         crate::matmul::quantize_rows(k, pool, act_fmt, x, kk, m, act_row, act);
         YSUM.with(|ys| {
             let mut ys = ys.borrow_mut();
-            let nb = kk / 32;
+            let nb = kk / w.layout.block_elems();
             let n_sums = if w.layout.offset() != 0 { m * nb } else { 0 };
             if ys.len() < n_sums {
                 ys.resize(n_sums, 0);
@@ -526,7 +715,7 @@ fn sweep(
     } else {
         group_kernel(k, w.layout)
     };
-    let nb = kk / 32;
+    let nb = kk / w.layout.block_elems();
     let n_groups = n / ROWS;
     let out = SharedMut::new(y);
     // Decode: small chunks for balance. Many tokens: a chunk of groups stays in L1/L2 while every
@@ -616,12 +805,16 @@ mod tests {
             s ^= s << 17;
             s
         };
-        let tb = ty.type_size() as usize;
-        let mut out = Vec::with_capacity(n_rows * k / 32 * tb);
-        for _ in 0..n_rows * k / 32 {
-            let d = half::f16::from_f32(((next() % 1000) as f32 + 1.0) * 1e-4);
-            out.extend_from_slice(&d.to_le_bytes());
-            out.extend((0..tb - 2).map(|_| next() as u8));
+        let (tb, bs) = (ty.type_size() as usize, ty.block_size() as usize);
+        // Q4_K has two f16 scales (d, dmin) in front, the legacy types one.
+        let n_f16 = if ty == GgmlType::Q4_K { 2 } else { 1 };
+        let mut out = Vec::with_capacity(n_rows * k / bs * tb);
+        for _ in 0..n_rows * k / bs {
+            for _ in 0..n_f16 {
+                let d = half::f16::from_f32(((next() % 1000) as f32 + 1.0) * 1e-4);
+                out.extend_from_slice(&d.to_le_bytes());
+            }
+            out.extend((0..tb - 2 * n_f16).map(|_| next() as u8));
         }
         out
     }
@@ -630,7 +823,12 @@ mod tests {
         random_rows(GgmlType::Q8_0, seed, n_rows, k)
     }
 
-    const TYS: [GgmlType; 3] = [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0];
+    const TYS: [GgmlType; 4] = [
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q5_0,
+        GgmlType::Q4_K,
+    ];
 
     fn acts(seed: u64, n: usize) -> Vec<f32> {
         (0..n)
@@ -644,8 +842,8 @@ mod tests {
         let w = random_q8_0(1, 12, 64);
         let m = Matrix::new(GgmlType::Q8_0, 12, 64, &w).unwrap();
         assert!(PackedMatrix::pack(&m, &pool, |_| {}).is_none());
-        let z = vec![0u8; 8 * 144];
-        let m = Matrix::new(GgmlType::Q4_K, 8, 256, &z).unwrap();
+        let z = vec![0u8; 8 * 210];
+        let m = Matrix::new(GgmlType::Q6_K, 8, 256, &z).unwrap();
         assert!(PackedMatrix::pack(&m, &pool, |_| {}).is_none());
     }
 
@@ -653,9 +851,9 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
         #[test]
-        fn packed_get_rows_equals_source(ti in 0..3usize, seed in any::<u64>(), groups in 1usize..5, nb in 1usize..7) {
+        fn packed_get_rows_equals_source(ti in 0..4usize, seed in any::<u64>(), groups in 1usize..5, nb in 1usize..7) {
             let ty = TYS[ti];
-            let (n, k) = (groups * ROWS, nb * 32);
+            let (n, k) = (groups * ROWS, nb * ty.block_size() as usize);
             let w = random_rows(ty, seed, n, k);
             let m = Matrix::new(ty, n, k, &w).unwrap();
             let mut released = Vec::new();
@@ -669,20 +867,25 @@ mod tests {
         }
 
         #[test]
-        fn simd_group_kernel_equals_scalar(ti in 0..3usize, seed in any::<u64>(), nb in 1usize..12, nt in 1usize..=4, pad in 0usize..40) {
+        fn simd_group_kernel_equals_scalar(ti in 0..4usize, seed in any::<u64>(), nb in 1usize..12, nt in 1usize..=4, pad in 0usize..40) {
             let ty = TYS[ti];
-            let w = random_rows(ty, seed, ROWS, nb * 32);
-            let m = Matrix::new(ty, ROWS, nb * 32, &w).unwrap();
+            let nb = if ty == GgmlType::Q4_K { nb.div_ceil(4) } else { nb };
+            let k = nb * ty.block_size() as usize;
+            let w = random_rows(ty, seed, ROWS, k);
+            let m = Matrix::new(ty, ROWS, k, &w).unwrap();
             let p = PackedMatrix::pack(&m, &ThreadPool::new(1), |_| {}).unwrap();
-            let row = nb * Q8_0_BYTES;
+            let act = p.layout().act_format();
+            let row = act.row_bytes(k);
             let stride = row + pad;
             let mut a = vec![0u8; stride * nt];
             for t in 0..nt {
-                let x = acts(seed.wrapping_add(t as u64), nb * 32);
-                Kernels::scalar().quantize(crate::ActFormat::Q8_0, &x, &mut a[t * stride..t * stride + row]);
+                let x = acts(seed.wrapping_add(t as u64), k);
+                Kernels::scalar().quantize(act, &x, &mut a[t * stride..t * stride + row]);
             }
             let mut ys = vec![0i32; nt * nb];
-            block_sums(&a, stride, nt, nb, &mut ys);
+            if p.layout().offset() != 0 {
+                block_sums(&a, stride, nt, nb, &mut ys);
+            }
             let (mut os, mut od) = ([[0f32; ROWS]; 4], [[1f32; ROWS]; 4]);
             group_kernel(&Kernels::scalar(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut os[..nt]);
             group_kernel(&Kernels::detect(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut od[..nt]);
@@ -713,7 +916,7 @@ mod tests {
 
         #[test]
         fn packed_matmul_matches_plain_matmul(
-            ti in 0..3usize,
+            ti in 0..4usize,
             seed in any::<u64>(),
             groups in 1usize..6,
             nb in 1usize..5,
@@ -721,7 +924,7 @@ mod tests {
             threads in 1usize..4,
         ) {
             let ty = TYS[ti];
-            let (n, k) = (groups * ROWS, nb * 32);
+            let (n, k) = (groups * ROWS, nb * ty.block_size() as usize);
             let w = random_rows(ty, seed, n, k);
             let mat = Matrix::new(ty, n, k, &w).unwrap();
             let pool = ThreadPool::new(threads);

@@ -67,15 +67,22 @@ fn default_model_memory() {
     }
     let m = model.memory_report_with(&kv, &scratch);
     assert!(m.owned_weight_bytes < 1 << 20, "{m:?}");
-    // Every Q8_0 and Q5_0 matrix is repacked into the same number of bytes (Gemma 3 270M has no
-    // Q4_0): the tied embedding, the Q8_0 attn_v and the Q5_0 projections.
+    // Every Q8_0, Q5_0 and Q4_K matrix is repacked (Gemma 3 270M has no Q4_0): Q8_0/Q5_0 into
+    // the same number of bytes, Q4_K into 148 bytes per 144 (its 6-bit scales unpacked).
     let repackable: usize = model
         .file()
         .gguf()
         .tensors()
         .iter()
-        .filter(|t| matches!(t.ty, GgmlType::Q8_0 | GgmlType::Q5_0) && t.dims.len() == 2)
-        .map(|t| model.file().tensor_data(t).len())
+        .filter(|t| t.dims.len() == 2)
+        .map(|t| {
+            let n = model.file().tensor_data(t).len();
+            match t.ty {
+                GgmlType::Q8_0 | GgmlType::Q5_0 => n,
+                GgmlType::Q4_K => n / 144 * 148,
+                _ => 0,
+            }
+        })
         .sum();
     assert!(repackable > 178_257_920, "the embedding and more");
     assert_eq!(m.repacked_weight_bytes, repackable, "{m:?}");

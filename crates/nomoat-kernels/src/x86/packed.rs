@@ -410,3 +410,202 @@ unsafe fn run_exact<const NT: usize, const L: u8>(
         unsafe { _mm256_storeu_ps(out[t].as_mut_ptr(), r) };
     }
 }
+
+/// Bytes of one Q8_K block (f32 d, 256 × i8, 16 × i16 sums).
+const Q8K_BYTES: usize = 4 + 256 + 32;
+
+/// Q4Kx8 group against up to 4 Q8_K activation rows: per sub-block, `Σ u·y` of the 8 rows in
+/// i16 (four step pairs: at most 4 · 2 · 2 · 15 · 127 = 30 480), times the rows' 6-bit scales in
+/// i32; the mins term `Σ_j m_j·Σy_j` from the activations' 16-element sums.
+pub(crate) fn q4_kx8(
+    nb: usize,
+    group: &[u8],
+    a: &[u8],
+    stride: usize,
+    _ysum: &[i32],
+    out: &mut [[f32; ROWS]],
+) {
+    let nt = out.len();
+    assert!((1..=4).contains(&nt), "1..=4 activation rows");
+    assert!(
+        group.len() >= nb * Layout::Q4Kx8.block_bytes(),
+        "group holds nb blocks"
+    );
+    assert!(
+        a.len() >= (nt - 1) * stride + nb * Q8K_BYTES && (nt == 1 || stride >= nb * Q8K_BYTES),
+        "activation buffer too short for {nt} rows"
+    );
+    let (g, a) = (group.as_ptr(), a.as_ptr());
+    // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
+    unsafe {
+        match nt {
+            1 => run_q4k::<1>(nb, g, a, stride, out),
+            2 => run_q4k::<2>(nb, g, a, stride, out),
+            3 => run_q4k::<3>(nb, g, a, stride, out),
+            _ => run_q4k::<4>(nb, g, a, stride, out),
+        }
+    }
+}
+
+/// # Safety
+/// `g` holds `nb` Q4Kx8 group blocks; `a` holds `NT` rows of `nb` Q8_K blocks, `stride` bytes
+/// apart; `out.len() == NT`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn run_q4k<const NT: usize>(
+    nb: usize,
+    g: *const u8,
+    a: *const u8,
+    stride: usize,
+    out: &mut [[f32; ROWS]],
+) {
+    let bb = Layout::Q4Kx8.block_bytes();
+    let ones = _mm256_set1_epi16(1);
+    let low = _mm256_set1_epi8(0x0F);
+    let mut acc = [_mm256_setzero_ps(); NT];
+    let mut accm = [_mm256_setzero_ps(); NT];
+    for b in 0..nb {
+        // SAFETY: block `b` is inside the group and every activation row (caller's contract).
+        unsafe {
+            let blk = g.add(b * bb);
+            let dw = _mm256_cvtph_ps(load128(blk));
+            let dm = _mm256_cvtph_ps(load128(blk.add(16)));
+            let y0: [*const u8; NT] = std::array::from_fn(|t| a.add(t * stride + b * Q8K_BYTES));
+            let mut isum = [_mm256_setzero_si256(); NT];
+            for j in 0..8 {
+                let qs = blk.add(160 + 128 * j);
+                let mut sub = [_mm256_setzero_si256(); NT];
+                for p in 0..4 {
+                    let x = load256(qs.add(32 * p));
+                    let ue = _mm256_and_si256(x, low);
+                    let uo = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
+                    for t in 0..NT {
+                        let yp = y0[t].add(4 + 32 * j + 8 * p);
+                        let ye = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
+                        let yo = _mm256_set1_epi32(yp.add(4).cast::<i32>().read_unaligned());
+                        let p16 = _mm256_add_epi16(
+                            _mm256_maddubs_epi16(ue, ye),
+                            _mm256_maddubs_epi16(uo, yo),
+                        );
+                        sub[t] = _mm256_add_epi16(sub[t], p16);
+                    }
+                }
+                let sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64(blk.add(32 + 8 * j).cast()));
+                for t in 0..NT {
+                    let s32 = _mm256_madd_epi16(sub[t], ones);
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s32, sc));
+                }
+            }
+            for t in 0..NT {
+                let bs = y0[t].add(4 + 256).cast::<i16>();
+                let mut msum = _mm256_setzero_si256();
+                for i in 0..4 {
+                    let mins = _mm256_cvtepu8_epi16(load128(blk.add(96 + 16 * i)));
+                    let sa = bs.add(4 * i).read_unaligned() as i32
+                        + bs.add(4 * i + 1).read_unaligned() as i32;
+                    let sb = bs.add(4 * i + 2).read_unaligned() as i32
+                        + bs.add(4 * i + 3).read_unaligned() as i32;
+                    let yy =
+                        _mm256_set1_epi32((sa as u16 as u32 | ((sb as u16 as u32) << 16)) as i32);
+                    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins, yy));
+                }
+                let dy = _mm256_set1_ps(y0[t].cast::<f32>().read_unaligned());
+                acc[t] =
+                    _mm256_fmadd_ps(_mm256_mul_ps(dw, dy), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+                accm[t] = _mm256_fmadd_ps(_mm256_mul_ps(dm, dy), _mm256_cvtepi32_ps(msum), accm[t]);
+            }
+        }
+    }
+    for t in 0..NT {
+        // SAFETY: `out[t]` is 8 floats.
+        unsafe { _mm256_storeu_ps(out[t].as_mut_ptr(), _mm256_sub_ps(acc[t], accm[t])) };
+    }
+}
+
+/// [`q4_kx8`] summed as our unpacked AVX2 `dot_q4_k` sums (llama.cpp's lane structure): per
+/// row, 8 float accumulators (one per 4-element step, over all sub-blocks) take `d·Σ sc·Σu·y`
+/// each block, then the first 4 also take the mins of one sub-block pair each; `hsum` at the end.
+pub(crate) fn q4_kx8_exact(
+    nb: usize,
+    group: &[u8],
+    a: &[u8],
+    stride: usize,
+    _ysum: &[i32],
+    out: &mut [[f32; ROWS]],
+) {
+    let nt = out.len();
+    assert!((1..=4).contains(&nt), "1..=4 activation rows");
+    assert!(
+        group.len() >= nb * Layout::Q4Kx8.block_bytes(),
+        "group holds nb blocks"
+    );
+    assert!(
+        a.len() >= (nt - 1) * stride + nb * Q8K_BYTES && (nt == 1 || stride >= nb * Q8K_BYTES),
+        "activation buffer too short for {nt} rows"
+    );
+    let (g, a) = (group.as_ptr(), a.as_ptr());
+    for (t, o) in out.iter_mut().enumerate() {
+        // SAFETY: sizes checked above (row t at t·stride); AVX2+FMA+F16C present.
+        unsafe { run_q4k_exact(nb, g, a.add(t * stride), o) };
+    }
+}
+
+/// # Safety
+/// `g` holds `nb` Q4Kx8 group blocks; `a` one row of `nb` Q8_K blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn run_q4k_exact(nb: usize, g: *const u8, a: *const u8, out: &mut [f32; ROWS]) {
+    let bb = Layout::Q4Kx8.block_bytes();
+    let ones = _mm256_set1_epi16(1);
+    let low = _mm256_set1_epi8(0x0F);
+    let mut acc = [_mm256_setzero_ps(); 8];
+    for b in 0..nb {
+        // SAFETY: block `b` is inside the group and the activation row (caller's contract).
+        unsafe {
+            let blk = g.add(b * bb);
+            let y = a.add(b * Q8K_BYTES);
+            let dy = y.cast::<f32>().read_unaligned();
+            let mut isum = [_mm256_setzero_si256(); 8];
+            for j in 0..8 {
+                let qs = blk.add(160 + 128 * j);
+                let sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64(blk.add(32 + 8 * j).cast()));
+                for p in 0..4 {
+                    let x = load256(qs.add(32 * p));
+                    let us = [
+                        _mm256_and_si256(x, low),
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(x), low),
+                    ];
+                    for (h, u) in us.into_iter().enumerate() {
+                        let s = 2 * p + h;
+                        let yp = y.add(4 + 32 * j + 4 * s);
+                        let yv = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
+                        let part = _mm256_madd_epi16(_mm256_maddubs_epi16(u, yv), ones);
+                        isum[s] = _mm256_add_epi32(isum[s], _mm256_mullo_epi32(part, sc));
+                    }
+                }
+            }
+            // d = dy·d_w (llama.cpp: y.d · x.d), dmin = −dy·dmin_w.
+            let d = _mm256_mul_ps(_mm256_set1_ps(dy), _mm256_cvtph_ps(load128(blk)));
+            let dm = _mm256_mul_ps(_mm256_set1_ps(-dy), _mm256_cvtph_ps(load128(blk.add(16))));
+            for s in 0..8 {
+                acc[s] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum[s]), acc[s]);
+            }
+            let bs = y.add(4 + 256).cast::<i16>();
+            for i in 0..4 {
+                let mins = _mm256_cvtepu8_epi16(load128(blk.add(96 + 16 * i)));
+                let sa = bs.add(4 * i).read_unaligned() as i32
+                    + bs.add(4 * i + 1).read_unaligned() as i32;
+                let sb = bs.add(4 * i + 2).read_unaligned() as i32
+                    + bs.add(4 * i + 3).read_unaligned() as i32;
+                let yy = _mm256_set1_epi32((sa as u16 as u32 | ((sb as u16 as u32) << 16)) as i32);
+                let prod = _mm256_madd_epi16(mins, yy);
+                acc[i] = _mm256_fmadd_ps(dm, _mm256_cvtepi32_ps(prod), acc[i]);
+            }
+        }
+    }
+    let sum = _mm256_add_ps(
+        _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])),
+        _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7])),
+    );
+    // SAFETY: `out` is 8 floats.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
+}
