@@ -1,6 +1,8 @@
 //! Matmul throughput: GEMV weight bandwidth (GB/s of weight bytes read) at the default model's
 //! and a TinyLlama-shaped layer's sizes, GEMM GFLOP/s at 512 tokens, with 1 and 2 threads, and a
-//! plain memory-copy bandwidth figure to compare against.
+//! plain memory-copy bandwidth figure to compare against. The `packed_*` groups measure the
+//! load-time row-interleaved layouts (`nomoat_kernels::packed`, what models use for Q8_0, Q4_0,
+//! Q5_0 and Q4_K) at the same shapes.
 //!
 //! `cargo bench -p nomoat-kernels --bench matmul -- <filter>`; set `NOMOAT_KERNELS=scalar` to
 //! measure the reference kernels.
@@ -8,7 +10,7 @@
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use nomoat_kernels::{matmul, GgmlType, Matrix, ThreadPool};
+use nomoat_kernels::{matmul, matmul_packed, GgmlType, Matrix, PackedMatrix, ThreadPool};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -173,9 +175,48 @@ fn memcpy(c: &mut Criterion) {
     g.finish();
 }
 
+/// The packed layouts: GEMV (weight bytes read per second) and 512-token GEMM (GFLOP/s).
+fn packed(c: &mut Criterion) {
+    let shapes = GEMV_SHAPES.iter().copied().chain([
+        ("2048→5632", GgmlType::Q8_0, 2048, 5632),
+        ("2048→5632", GgmlType::Q4_0, 2048, 5632),
+        ("2048→5632", GgmlType::Q5_0, 2048, 5632),
+        ("2048→5632", GgmlType::Q4_K, 2048, 5632),
+    ]);
+    for (label, ty, k, n) in shapes {
+        let mut rng = Rng(44);
+        let w = random_matrix(&mut rng, ty, n, k);
+        let mat = Matrix::new(ty, n, k, &w).unwrap();
+        let Some(p) = PackedMatrix::pack(&mat, &ThreadPool::new(2), |_| {}) else {
+            continue;
+        };
+        for (group, m) in [("packed_gemv", 1), ("packed_gemm512", 512)] {
+            if m > 1 && n > 100_000 {
+                continue;
+            }
+            let x = random_acts(&mut rng, m * k);
+            let mut y = vec![0f32; m * n];
+            let mut g = c.benchmark_group(group);
+            if m == 1 {
+                g.throughput(Throughput::Bytes(p.bytes() as u64));
+            } else {
+                g.throughput(Throughput::Elements((2 * m * n * k) as u64));
+            }
+            for threads in [1, 2] {
+                let pool = ThreadPool::new(threads);
+                g.bench_function(
+                    BenchmarkId::new(format!("{} {label}", ty.name()), format!("{threads}t")),
+                    |b| b.iter(|| matmul_packed(&pool, &p, black_box(&x), m, &mut y)),
+                );
+            }
+            g.finish();
+        }
+    }
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = memcpy, gemv, gemm
+    targets = memcpy, gemv, gemm, packed
 }
 criterion_main!(benches);
