@@ -578,7 +578,6 @@ macro_rules! scalar_exact_kernel {
     };
 }
 scalar_exact_kernel!(scalar_q8_0x8_exact, Layout::Q8_0x8);
-scalar_exact_kernel!(scalar_q4_0x8_exact, Layout::Q4_0x8);
 scalar_exact_kernel!(scalar_q5_0x8_exact, Layout::Q5_0x8);
 
 /// The llama.cpp-order group kernel of table `k` for `layout` (used below
@@ -588,7 +587,9 @@ pub fn group_kernel_exact(k: &Kernels, layout: Layout) -> GroupKernel {
     if k.level != Level::Scalar {
         return match layout {
             Layout::Q8_0x8 => crate::x86::packed::q8_0x8_exact,
-            Layout::Q4_0x8 => crate::x86::packed::q4_0x8_exact,
+            // llama.cpp decodes Q4_0 through its own repacked 8-row kernel, not
+            // `ggml_vec_dot_q4_0_q8_0`, so there is no order to follow: use the fast one.
+            Layout::Q4_0x8 => crate::x86::packed::q4_0x8,
             Layout::Q5_0x8 => crate::x86::packed::q5_0x8_exact,
             Layout::Q4Kx8 => crate::x86::packed::q4_kx8_exact,
         };
@@ -596,7 +597,7 @@ pub fn group_kernel_exact(k: &Kernels, layout: Layout) -> GroupKernel {
     let _ = k;
     match layout {
         Layout::Q8_0x8 => scalar_q8_0x8_exact,
-        Layout::Q4_0x8 => scalar_q4_0x8_exact,
+        Layout::Q4_0x8 => scalar_q4_0x8,
         Layout::Q5_0x8 => scalar_q5_0x8_exact,
         Layout::Q4Kx8 => scalar_q4_kx8_exact,
     }
@@ -904,9 +905,10 @@ mod tests {
             group_kernel_exact(&Kernels::detect(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut ed[..nt]);
             prop_assert_eq!(&es[..nt], &ed[..nt]);
             // And equal to the unpacked AVX2 (or scalar) dot kernels, which follow llama.cpp's
-            // lane order (the AVX-512 ones sum two blocks per register, in another order).
+            // lane order (the AVX-512 ones sum two blocks per register, in another order); Q4_0
+            // decodes with the block-sum kernel (llama.cpp has its own repacked kernel there).
             let dot = Kernels::detect_up_to(Level::Avx2).dot(ty).unwrap().f;
-            for t in 0..nt {
+            for t in (0..nt).filter(|_| ty != GgmlType::Q4_0) {
                 for (r, &v) in ed[t].iter().enumerate() {
                     let mut o = [0f32; 1];
                     dot(m.row(r), &a[t * stride..], stride, &mut o);

@@ -348,7 +348,6 @@ macro_rules! exact_kernel {
     };
 }
 exact_kernel!(q8_0x8_exact, Layout::Q8_0x8, 0);
-exact_kernel!(q4_0x8_exact, Layout::Q4_0x8, 1);
 exact_kernel!(q5_0x8_exact, Layout::Q5_0x8, 2);
 
 /// Per token, 8 float accumulators, one per 4-element step (= llama.cpp's 8 lanes of partial
