@@ -249,14 +249,15 @@ pub fn attention(
         });
         return;
     }
-    // llama.cpp's vector path, one (token, KV head) item at a time: the heads sharing a KV head
-    // read each K/V row once.
-    let n_items = n_tokens * p.n_kv_head;
+    let n_items = n_tokens * p.n_head;
+    let hdv = p.head_dim_v;
     let shared = SharedMut::new(out);
-    pool.parallel_for(n_items, 1, |items| {
-        for it in items {
-            attend_group_vec(p, q, kv, tabs, it / p.n_kv_head, it % p.n_kv_head, &shared);
-        }
+    // Small chunks: the cost of a pair grows with its position, so hand them out dynamically.
+    let chunk = (n_items / (pool.n_threads() * 8)).clamp(1, 16);
+    pool.parallel_for(n_items, chunk, |items| {
+        // SAFETY: the item ranges handed out by `parallel_for` are disjoint, so are their rows.
+        let rows = unsafe { shared.slice_mut(items.start * hdv..items.end * hdv) };
+        attention_items(p, q, kv, tabs, items.start, rows);
     });
 }
 
@@ -271,131 +272,14 @@ pub fn attention_serial(
     let n_tokens = tabs.pos.len();
     p.check(n_tokens, q, out);
     assert_eq!(tabs.ranges.len(), n_tokens);
-    let shared = SharedMut::new(out);
     if uses_tiles(p, kv) {
+        let shared = SharedMut::new(out);
         for kvh in 0..p.n_kv_head {
             attention_tiled(p, q, kv, tabs, 0..n_tokens, kvh, &shared);
         }
         return;
     }
-    for t in 0..n_tokens {
-        for kvh in 0..p.n_kv_head {
-            attend_group_vec(p, q, kv, tabs, t, kvh, &shared);
-        }
-    }
-}
-
-/// Largest number of query heads per KV head the grouped vector path takes at once.
-const MAX_GROUP: usize = 16;
-
-/// llama.cpp's f16 vector path (see [`AttnParams::f16_vec_path`]) for token `t` and the heads
-/// of KV head `kvh`: each K and V row is converted to f32 once and used by every head of the
-/// group, with per-head arithmetic identical to [`attention_items`] (bit-identical results).
-/// Groups larger than [`MAX_GROUP`] run in slices.
-fn attend_group_vec(
-    p: &AttnParams,
-    q: &[f32],
-    kv: &KvBlocks<'_>,
-    tabs: &SeqTables<'_>,
-    t: usize,
-    kvh: usize,
-    out: &SharedMut<'_, f32>,
-) {
-    let (KvPool::F16(kd), KvPool::F16(vd)) = (&kv.k, &kv.v) else {
-        unreachable!("the vector path needs an f16 cache");
-    };
-    let (hdk, hdv, bs) = (p.head_dim_k, p.head_dim_v, kv.block_size);
-    let g = p.n_head / p.n_kv_head;
-    let (start, len) = tabs.ranges[t];
-    let table = &tabs.table[start as usize..(start + len) as usize];
-    let hi = tabs.pos[t] as usize + 1;
-    let lo = if p.window > 0 {
-        hi.saturating_sub(p.window as usize)
-    } else {
-        0
-    };
-    assert!(
-        hi <= table.len() * bs,
-        "query position {} beyond its block table",
-        hi - 1
-    );
-    let mut h0 = 0;
-    while h0 < g {
-        let ng = (g - h0).min(MAX_GROUP);
-        GROUP_BUF.with(|cell| {
-            let mut guard = cell.borrow_mut();
-            let (fbuf, acc) = &mut *guard;
-            let need = ng * hdk + hdk + hdv;
-            if fbuf.len() < need {
-                fbuf.resize(need, 0.0);
-            }
-            if acc.len() < ng * hdv {
-                acc.resize(ng * hdv, f16::ZERO);
-            }
-            let (qs, rest) = fbuf.split_at_mut(ng * hdk);
-            let (krow, rest) = rest.split_at_mut(hdk);
-            let vrow = &mut rest[..hdv];
-            let acc = &mut acc[..ng * hdv];
-            for (i, qr) in qs.chunks_exact_mut(hdk).enumerate() {
-                let h = kvh * g + h0 + i;
-                for (d, &v) in qr.iter_mut().zip(&q[(t * p.n_head + h) * hdk..][..hdk]) {
-                    *d = f16::from_f32(v).to_f32();
-                }
-            }
-            acc.fill(f16::ZERO);
-            let mut m = [f32::NEG_INFINITY; MAX_GROUP];
-            let mut sum = [0.0f32; MAX_GROUP];
-            let mut s = [0.0f32; MAX_GROUP];
-            for j in lo..hi {
-                let row = (table[j / bs] as usize * p.n_kv_head + kvh) * bs + j % bs;
-                crate::vec::f16_to_f32_slice(&kd[row * hdk..(row + 1) * hdk], krow);
-                let mut i = 0;
-                while i < ng {
-                    if ng - i >= 4 {
-                        let d = simd::dot4_f32(
-                            krow,
-                            std::array::from_fn(|a| &qs[(i + a) * hdk..(i + a + 1) * hdk]),
-                        );
-                        s[i..i + 4].copy_from_slice(&d);
-                        i += 4;
-                    } else {
-                        s[i] = simd::dot_f32(krow, &qs[i * hdk..(i + 1) * hdk]);
-                        i += 1;
-                    }
-                }
-                crate::vec::f16_to_f32_slice(&vd[row * hdv..(row + 1) * hdv], vrow);
-                for i in 0..ng {
-                    let mut sc = s[i] * p.scale;
-                    if p.softcap > 0.0 {
-                        sc = p.softcap * (sc / p.softcap).tanh();
-                    }
-                    let a = &mut acc[i * hdv..(i + 1) * hdv];
-                    let (mut ms, mut vs) = (1.0f32, 1.0f32);
-                    if sc > m[i] {
-                        ms = (m[i] - sc).exp();
-                        m[i] = sc;
-                        simd::scale_f16(a, ms);
-                    } else {
-                        vs = (sc - m[i]).exp();
-                    }
-                    simd::axpy_f32_f16acc(a, vs, vrow);
-                    sum[i] = sum[i] * ms + vs;
-                }
-            }
-            for i in 0..ng {
-                let h = kvh * g + h0 + i;
-                let inv = if sum[i] == 0.0 { 0.0 } else { 1.0 / sum[i] };
-                // SAFETY: row (t, h) belongs to this (token, KV head) item only.
-                let o = unsafe {
-                    out.slice_mut((t * p.n_head + h) * hdv..(t * p.n_head + h + 1) * hdv)
-                };
-                for (o, a) in o.iter_mut().zip(&acc[i * hdv..(i + 1) * hdv]) {
-                    *o = a.to_f32() * inv;
-                }
-            }
-        });
-        h0 += ng;
-    }
+    attention_items(p, q, kv, tabs, 0, out);
 }
 
 /// Whether [`attention`] takes the tiled path (everything but llama.cpp's f16 vector path).
@@ -415,8 +299,6 @@ const MAX_TILE_QUERIES: usize = 64;
 thread_local! {
     /// Per-thread tile buffers (queries, accumulators, converted K/V rows, scores).
     static TILE_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// Per-thread buffers of the grouped vector path (queries and K/V rows; f16 accumulators).
-    static GROUP_BUF: RefCell<(Vec<f32>, Vec<f16>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// The tiled path for KV head `kvh` and query tokens `toks`, writing rows `(t, h)` of `out` for
@@ -697,14 +579,6 @@ mod tests {
             let kvb = if use_f16 { KvBlocks { k: KvPool::F16(&kh), v: KvPool::F16(&vh), block_size: bs } }
                       else { KvBlocks { k: KvPool::F32(&k), v: KvPool::F32(&v), block_size: bs } };
             attention_serial(&p, &q, &kvb, &tabs, &mut out);
-            if p.f16_vec_path {
-                // The grouped vector path does the per-pair path's arithmetic: bit-identical.
-                let mut per_pair = vec![0.0f32; want.len()];
-                attention_items(&p, &q, &kvb, &tabs, 0, &mut per_pair);
-                for (a, b) in out.iter().zip(&per_pair) {
-                    prop_assert_eq!(a.to_bits(), b.to_bits());
-                }
-            }
             if !p.f16_vec_path {
                 // The tiled path does the per-pair path's arithmetic: without a window (same
                 // chunking) the results are bit-identical; with one, equal to rounding.

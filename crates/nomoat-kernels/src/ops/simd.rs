@@ -117,20 +117,6 @@ pub fn axpy_f16_acc(y: &mut [f16], a: f32, x: &[f16]) {
     scalar::axpy_f16_acc(y, a, x)
 }
 
-/// [`axpy_f16_acc`] with `x` already converted to f32 (exactly, from f16): the same results.
-#[inline]
-pub fn axpy_f32_f16acc(y: &mut [f16], a: f32, x: &[f32]) {
-    assert_eq!(y.len(), x.len());
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2() {
-        // SAFETY: AVX2, FMA and F16C were detected at run time; lengths are equal.
-        return unsafe { avx2::axpy_f32_f16acc(y, a, x) };
-    }
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi = f16::from_f32(xi.mul_add(a, yi.to_f32()));
-    }
-}
-
 /// `y[i] = f16(y[i]·a)` on an f16 accumulator (`ggml_vec_scale_f16`).
 #[inline]
 pub fn scale_f16(y: &mut [f16], a: f32) {
@@ -362,30 +348,6 @@ mod avx2 {
         }
         for j in i..n {
             y[j] += a * x[j];
-        }
-    }
-
-    /// # Safety
-    /// CPU has AVX2+FMA+F16C; `y.len() == x.len()`.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn axpy_f32_f16acc(y: &mut [f16], a: f32, x: &[f32]) {
-        let n = y.len();
-        let (py, px) = (y.as_mut_ptr(), x.as_ptr());
-        let va = _mm256_set1_ps(a);
-        let mut i = 0;
-        while i + 8 <= n {
-            // SAFETY: i + 8 <= n for both slices (equal lengths); unaligned loads/stores.
-            unsafe {
-                let r = _mm256_fmadd_ps(_mm256_loadu_ps(px.add(i)), va, load_f16x8(py.add(i)));
-                _mm_storeu_si128(
-                    py.add(i).cast(),
-                    _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(r),
-                );
-            }
-            i += 8;
-        }
-        for j in i..n {
-            y[j] = f16::from_f32(x[j].mul_add(a, y[j].to_f32()));
         }
     }
 
