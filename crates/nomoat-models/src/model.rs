@@ -233,15 +233,18 @@ impl Model {
             .map(|il| LayerWeights::load(&file, il))
             .collect::<Result<Vec<_>, _>>()?;
         let mut packed_bytes = 0;
-        if opts.repack {
-            let pool = ThreadPool::new(nomoat_kernels::pool::default_threads());
-            packed_bytes += token_embd.pack(&file, &pool);
+        // Packing threads, for load only (dropped at the end of `load`).
+        let pool = opts
+            .repack
+            .then(|| ThreadPool::new(nomoat_kernels::pool::default_threads()));
+        if let Some(pool) = &pool {
+            packed_bytes += token_embd.pack(&file, pool);
             for l in &mut layers {
                 for w in [&mut l.wq, &mut l.wk, &mut l.wv, &mut l.wo] {
-                    packed_bytes += w.pack(&file, &pool);
+                    packed_bytes += w.pack(&file, pool);
                 }
                 for w in [&mut l.gate, &mut l.up, &mut l.down] {
-                    packed_bytes += w.pack(&file, &pool);
+                    packed_bytes += w.pack(&file, pool);
                 }
             }
         }
@@ -249,9 +252,8 @@ impl Model {
             (Arch::Gemma3, _) | (_, None) => token_embd.clone(),
             (_, Some(_)) => {
                 let mut o = matrix(&file, "output.weight")?;
-                if opts.repack {
-                    let pool = ThreadPool::new(nomoat_kernels::pool::default_threads());
-                    packed_bytes += o.pack(&file, &pool);
+                if let Some(pool) = &pool {
+                    packed_bytes += o.pack(&file, pool);
                 }
                 o
             }

@@ -27,8 +27,9 @@ fn check(
         group.len() >= nb * layout.block_bytes(),
         "group holds nb blocks"
     );
+    let row = layout.act_format().row_bytes(nb * layout.block_elems());
     assert!(
-        a.len() >= (nt - 1) * stride + nb * Q8_0_BYTES && (nt == 1 || stride >= nb * Q8_0_BYTES),
+        a.len() >= (nt - 1) * stride + row && (nt == 1 || stride >= row),
         "activation buffer too short for {nt} rows"
     );
     assert!(
@@ -421,19 +422,11 @@ pub(crate) fn q4_kx8(
     group: &[u8],
     a: &[u8],
     stride: usize,
-    _ysum: &[i32],
+    ysum: &[i32],
     out: &mut [[f32; ROWS]],
 ) {
     let nt = out.len();
-    assert!((1..=4).contains(&nt), "1..=4 activation rows");
-    assert!(
-        group.len() >= nb * Layout::Q4Kx8.block_bytes(),
-        "group holds nb blocks"
-    );
-    assert!(
-        a.len() >= (nt - 1) * stride + nb * Q8K_BYTES && (nt == 1 || stride >= nb * Q8K_BYTES),
-        "activation buffer too short for {nt} rows"
-    );
+    check(Layout::Q4Kx8, nb, group, a, stride, ysum, nt);
     let (g, a) = (group.as_ptr(), a.as_ptr());
     // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
     unsafe {
@@ -529,19 +522,11 @@ pub(crate) fn q4_kx8_exact(
     group: &[u8],
     a: &[u8],
     stride: usize,
-    _ysum: &[i32],
+    ysum: &[i32],
     out: &mut [[f32; ROWS]],
 ) {
     let nt = out.len();
-    assert!((1..=4).contains(&nt), "1..=4 activation rows");
-    assert!(
-        group.len() >= nb * Layout::Q4Kx8.block_bytes(),
-        "group holds nb blocks"
-    );
-    assert!(
-        a.len() >= (nt - 1) * stride + nb * Q8K_BYTES && (nt == 1 || stride >= nb * Q8K_BYTES),
-        "activation buffer too short for {nt} rows"
-    );
+    check(Layout::Q4Kx8, nb, group, a, stride, ysum, nt);
     let (g, a) = (group.as_ptr(), a.as_ptr());
     for (t, o) in out.iter_mut().enumerate() {
         // SAFETY: sizes checked above (row t at t·stride); AVX2+FMA+F16C present.
