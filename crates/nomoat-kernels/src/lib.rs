@@ -1,34 +1,58 @@
-//! nomoat-kernels: quantized block formats, SIMD dot products chosen at run time, matmul and the
-//! persistent thread pool. `unsafe` lives only in the SIMD kernels (`#[target_feature]` functions
-//! reached through the dispatch table), the block-slice casts of `quant` and the thread pool.
+//! nomoat-kernels: quantized block formats, SIMD kernels chosen once at run time, the matmul
+//! drivers behind one weight handle, the persistent thread pool and the non-matmul ops.
+//! `unsafe` lives only in the SIMD kernels (`#[target_feature]` functions reached through the
+//! dispatch table), the block-slice casts of `quant`, the anonymous mapping of repacked weights,
+//! and the thread pool with its disjoint output writes.
 //!
-//! # Overview
-//! - [`quant`]: one module per GGUF block format (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
-//!   Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS): `#[repr(C)]` byte-exact structs,
-//!   scalar dequantization, the reference dot product, and `quantize` for the activation formats.
-//! - [`dequantize_row`]: any supported type → f32 (embedding lookups, tests).
-//! - [`dispatch`]: the per-type kernel table built once from the CPU's features
-//!   ([`dispatch::kernels`]); `NOMOAT_KERNELS=scalar` forces the scalar reference kernels;
-//!   [`describe`] names the chosen kernels.
-//! - [`matmul::Matrix`] + [`matmul::matmul`]`(pool, &w, x, m, y)`: `y = x·Wᵀ` on weights borrowed
-//!   in place (nothing is copied at load). Below [`matmul::R8_MIN_TOKENS`] tokens (decode): dot
-//!   kernels of 1 row × up to 4 tokens, and 4 rows × 1 token for the legacy formats at m = 1.
-//!   From it (prompts): [`repack`], a per-thread int8 repack of 8-row tiles swept by an
-//!   8 rows × 4 tokens micro-kernel (q4_0, q5_0, q8_0, iq4_nl, q2_K..q6_K, iq4_xs).
-//! - [`pool::ThreadPool`]: persistent workers, `run(&f)` and `parallel_for(n, chunk, f)`.
-//! - [`vec`]: `dot_f32`, `dot_f16_f32`, `axpy_f16`, `axpy_f32`, `scale`, `f32_to_f16_slice`,
-//!   `f16_to_f32_slice`, SIMD when available (for norms and attention).
+//! # Data path
+//! A weight matrix enters as rows of GGUF blocks in the mapped file and leaves as `y = x · Wᵀ`:
+//!
+//! 1. [`WeightMatrix`] is the entry point for users of the crate: `new` borrows the rows in
+//!    place (nothing is copied), `pack` repacks Q8_0, Q4_0, Q5_0 and Q4_K matrices of a multiple
+//!    of 8 rows into 8-row interleaved groups at load, and `matmul(pool, x, m, y)` / `get_rows`
+//!    hide which form is read.
+//! 2. The drivers split the work over the [`ThreadPool`] and ask the table for every kernel:
+//!    - [`matmul()`] on GGUF rows ([`Matrix`]): activations converted once per call to the
+//!      weight type's format; below [`matmul::R8_MIN_TOKENS`] tokens (decode) dot kernels of
+//!      1 row × up to 4 tokens, and 4 rows × 1 token for the legacy formats at m = 1; from it
+//!      (prompts) [`repack`]'s per-thread int8 8-row tiles swept by an 8 rows × 4 tokens
+//!      micro-kernel (q4_0, q5_0, q8_0, iq4_nl, q2_K..q6_K, iq4_xs);
+//!    - [`matmul_packed`] on the repacked groups ([`PackedMatrix`]): group kernels of 8 rows ×
+//!      up to 4 tokens, summed in llama.cpp's order below [`packed::EXACT_BELOW_TOKENS`] tokens
+//!      and by blocks from it.
+//!
+//!    [`Matrix`], [`matmul()`], [`matmul::matmul_with`], [`PackedMatrix`] and
+//!    [`matmul_packed`] stay public as the lower-level API for tests and benchmarks.
+//! 3. [`dispatch`]: the one [`Kernels`] table, chosen once from the CPU's features
+//!    ([`kernels()`]; `NOMOAT_KERNELS=scalar` / `avx2` cap the level): dot, GEMV-4-rows, tile
+//!    and group kernels, activation quantizers and the vector helpers of the ops. [`describe`]
+//!    names the choices. Nothing else tests CPU features.
+//! 4. The kernels, which know nothing of the table or the drivers: `scalar` (the portable
+//!    references) and `x86` (AVX2 and AVX-512), reading the byte layouts and implementing the
+//!    signatures of [`layout`], over the block formats of [`quant`] (one module per GGUF type:
+//!    `#[repr(C)]` structs, dequantization, reference dot products, activation quantization).
+//!
+//! Beside the matmul path: [`ops`] (RMSNorm, RoPE, softmax, activations, `get_rows`, paged-KV
+//! attention; their dot/axpy helpers come from the table too), [`dequantize_row`] (any
+//! supported type → f32) and [`pool::ThreadPool`] (`run(&f)`, `parallel_for(n, chunk, f)`).
+//!
+//! # Module dependencies
+//! `quant` → `layout` → `scalar`, `x86` (each x86 file: `quant`, `layout`, `x86::common`) →
+//! `dispatch` → `repack`, `matmul` → `packed` → `weight`; `ops` → `dispatch` (and `pool`).
+//! No module imports one that comes later in this order.
 
 pub mod dispatch;
 pub mod error;
+pub mod layout;
 pub mod matmul;
 pub mod ops;
 pub mod packed;
 pub mod pool;
 pub mod quant;
 pub mod repack;
+mod scalar;
 mod shared;
-pub mod vec;
+pub mod weight;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -38,6 +62,7 @@ pub use matmul::{matmul, Matrix};
 pub use nomoat_gguf::GgmlType;
 pub use packed::{matmul_packed, PackedMatrix};
 pub use pool::ThreadPool;
+pub use weight::WeightMatrix;
 
 /// Whether tensors of type `ty` can be dequantized and multiplied.
 pub fn supported(ty: GgmlType) -> bool {

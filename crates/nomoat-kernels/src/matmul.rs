@@ -1,5 +1,8 @@
 //! `y = x · Wᵀ` for a weight matrix in GGUF layout (`n_rows` rows of `n_cols` elements in whole
-//! blocks), multi-threaded over output rows with dynamic chunking.
+//! blocks), multi-threaded over output rows with dynamic chunking. The driver behind
+//! [`crate::WeightMatrix::matmul`] for matrices that were not repacked; [`Matrix`], [`matmul`] and
+//! [`matmul_with`] stay public as the lower-level API for tests and benchmarks. Every kernel comes
+//! from the [`Kernels`] table.
 //!
 //! Activations (`m × K` f32) are first converted once per call to the weight type's activation
 //! format (Q8_0 / Q8_1 / Q8_K, or f32 for float weights), into a per-thread scratch buffer that
@@ -11,6 +14,7 @@
 
 use std::cell::RefCell;
 
+pub use crate::dispatch::R8_MIN_TOKENS;
 use crate::dispatch::{kernels, ActFormat, Kernels, MAX_COLS};
 use crate::pool::ThreadPool;
 use crate::repack;
@@ -99,9 +103,6 @@ thread_local! {
     /// This thread's repacked weight tile (prompt GEMM); pool workers keep theirs across calls.
     static TILE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
-
-/// Token count from which types with an R8 layout use the repacking GEMM.
-pub const R8_MIN_TOKENS: usize = 32;
 
 /// `y = x · Wᵀ`: `x` is `m × K` row-major, `y` is `m × N` row-major. Uses the process-wide
 /// kernel table ([`kernels`]).
@@ -240,7 +241,7 @@ fn gemm_r8(
         let out = SharedMut::new(y);
         let n_tiles = n / repack::R;
         let tb = repack::tile_bytes(kk, g);
-        let tile_dot = kern.tile_dot.0;
+        let tile_dot = kern.tile_dot_kernel().0;
         let signed = repack::is_signed(w.ty);
         // Work item: TILES_PER_ITEM tiles (32 rows), repacked once; then token blocks of
         // TOKEN_BLOCK tokens sweep all of them, so the activations being read stay in L2.

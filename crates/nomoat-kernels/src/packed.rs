@@ -1,5 +1,8 @@
 //! Weights repacked once at load into a row-interleaved layout (performance.md §7, "interleaved
-//! rows for generation"), as llama.cpp's and ik_llama.cpp's CPU repacking do.
+//! rows for generation"), as llama.cpp's and ik_llama.cpp's CPU repacking do. The driver behind
+//! [`crate::WeightMatrix`] once it was packed; [`PackedMatrix`] and [`matmul_packed`] stay public
+//! as the lower-level API for tests and benchmarks. The layout type itself ([`Layout`]) lives in
+//! [`crate::layout`], the group kernels in the [`Kernels`] table.
 //!
 //! Rows are taken 8 at a time ("groups", so matrices need a multiple of 8 rows). For each
 //! 32-element block `b` of the row length a group stores `f16 d[8]` (the 8 rows' scales) and the
@@ -23,97 +26,15 @@
 //! `offset · Σy` per block (exact integers). Results equal the source type's dot kernels up to
 //! float summation order (`d_w·d_y·Σ` accumulated per block).
 
-use crate::dispatch::{kernels, Kernels, Level, MAX_COLS};
+use crate::dispatch::{kernels, Kernels, MAX_COLS};
+use crate::layout::{nibble, Q4K_MN, Q4K_QS, Q4K_SC, U8_BLOCK_BYTES};
+pub use crate::layout::{GroupKernel, Layout, ROWS};
 use crate::pool::ThreadPool;
 use crate::quant::{f16_le, BlockQ8_0, RawBlock};
 use crate::shared::SharedMut;
 use crate::{GgmlType, Matrix};
 
-/// Rows per group.
-pub const ROWS: usize = 8;
 const Q8_0_BYTES: usize = BlockQ8_0::BYTES;
-
-/// A row-interleaved layout (see the module docs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layout {
-    Q8_0x8,
-    Q4_0x8,
-    Q5_0x8,
-    Q4Kx8,
-}
-
-impl Layout {
-    /// The layout for a source type, if there is one.
-    pub fn for_type(ty: GgmlType) -> Option<Layout> {
-        match ty {
-            GgmlType::Q8_0 => Some(Layout::Q8_0x8),
-            GgmlType::Q4_0 => Some(Layout::Q4_0x8),
-            GgmlType::Q5_0 => Some(Layout::Q5_0x8),
-            GgmlType::Q4_K => Some(Layout::Q4Kx8),
-            _ => None,
-        }
-    }
-    /// Bytes of one group block (8 rows × [`Layout::block_elems`] elements).
-    pub const fn block_bytes(self) -> usize {
-        match self {
-            Layout::Q8_0x8 => 16 + 256,
-            Layout::Q4_0x8 => 16 + 128,
-            Layout::Q5_0x8 => 16 + 32 + 128,
-            Layout::Q4Kx8 => Q4K_QS + 1024,
-        }
-    }
-    /// Elements of a row per block.
-    pub const fn block_elems(self) -> usize {
-        match self {
-            Layout::Q4Kx8 => 256,
-            _ => 32,
-        }
-    }
-    /// The activation format the kernels read.
-    pub fn act_format(self) -> crate::ActFormat {
-        match self {
-            Layout::Q4Kx8 => crate::ActFormat::Q8K,
-            _ => crate::ActFormat::Q8_0,
-        }
-    }
-    /// `q = u − offset` for the unsigned 32-element layouts; 0 for Q8_0x8 (signed quants) and
-    /// Q4Kx8 (mins instead).
-    pub const fn offset(self) -> i32 {
-        match self {
-            Layout::Q8_0x8 | Layout::Q4Kx8 => 0,
-            Layout::Q4_0x8 => 8,
-            Layout::Q5_0x8 => 16,
-        }
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Layout::Q8_0x8 => "q8_0x8",
-            Layout::Q4_0x8 => "q4_0x8",
-            Layout::Q5_0x8 => "q5_0x8",
-            Layout::Q4Kx8 => "q4_Kx8",
-        }
-    }
-
-    /// Signed quant of value `i` (= 4·row + element) of step `s` of a group block (32-element
-    /// layouts).
-    #[inline]
-    pub fn quant(self, blk: &[u8], s: usize, i: usize) -> i8 {
-        match self {
-            Layout::Q4Kx8 => unreachable!("q4_Kx8 has sub-block scales; see q4k_dequant"),
-            Layout::Q8_0x8 => blk[16 + 32 * s + i] as i8,
-            Layout::Q4_0x8 => (nibble(&blk[16..], s, i) as i32 - 8) as i8,
-            Layout::Q5_0x8 => {
-                let hi = (blk[16 + i] >> s) & 1;
-                ((nibble(&blk[48..], s, i) | (hi << 4)) as i32 - 16) as i8
-            }
-        }
-    }
-}
-
-/// Q4Kx8 offsets inside a group block.
-const Q4K_SC: usize = 32;
-const Q4K_MN: usize = 96;
-const Q4K_QS: usize = 160;
 
 /// Row `r` of a Q4Kx8 group block dequantized (256 values).
 fn q4k_dequant(blk: &[u8], r: usize, out: &mut [f32]) {
@@ -131,23 +52,6 @@ fn q4k_dequant(blk: &[u8], r: usize, out: &mut [f32]) {
         }
     }
 }
-
-/// Low 4 bits of `u` for value `i` of step `s` in the paired-nibble area `qs`.
-#[inline]
-fn nibble(qs: &[u8], s: usize, i: usize) -> u8 {
-    let b = qs[32 * (s / 2) + i];
-    if s.is_multiple_of(2) {
-        b & 0x0F
-    } else {
-        b >> 4
-    }
-}
-
-/// Micro-kernel: one group (`nb` blocks) against 1..=[`MAX_COLS`] Q8_0 activation rows `a`,
-/// `stride` bytes apart; `ysum[t·nb + b]` = Σ of token t's block-b quants (used by the offset
-/// layouts); `out[t][r]` = row r · token t.
-pub type GroupKernel =
-    fn(nb: usize, group: &[u8], a: &[u8], stride: usize, ysum: &[i32], out: &mut [[f32; ROWS]]);
 
 /// A weight matrix repacked at load (owned, `n_rows × n_cols`).
 pub struct PackedMatrix {
@@ -386,104 +290,6 @@ fn pack_group_q4k(rows: [&[u8]; ROWS], nb: usize, dst: &mut [u8]) {
     }
 }
 
-/// Scalar reference of the Q4Kx8 kernel: per row and block,
-/// `d·dy·Σ_j sc_j·Σ(u·y) − dmin·dy·Σ_j m_j·Σy_j` (integer sums exact), accumulated per block.
-fn q4k_dot_scalar(nb: usize, group: &[u8], a: &[u8], stride: usize, out: &mut [[f32; ROWS]]) {
-    use crate::quant::BlockQ8K;
-    let bb = Layout::Q4Kx8.block_bytes();
-    assert!(group.len() >= nb * bb, "group too short");
-    for (t, o) in out.iter_mut().enumerate() {
-        let ys = crate::quant::cast_blocks::<BlockQ8K>(
-            &a[t * stride..t * stride + nb * BlockQ8K::BYTES],
-        );
-        for (r, acc) in o.iter_mut().enumerate() {
-            let (mut sum, mut mins) = (0f32, 0f32);
-            for (b, y) in ys.iter().enumerate() {
-                let blk = &group[b * bb..(b + 1) * bb];
-                let (mut isum, mut msum) = (0i32, 0i32);
-                for j in 0..8 {
-                    let qs = &blk[Q4K_QS + 128 * j..Q4K_QS + 128 * (j + 1)];
-                    let mut sub = 0i32;
-                    for s in 0..8 {
-                        for e in 0..4 {
-                            sub += nibble(qs, s, 4 * r + e) as i32 * y.q(32 * j + 4 * s + e);
-                        }
-                    }
-                    isum += blk[Q4K_SC + 8 * j + r] as i32 * sub;
-                    let m = blk[Q4K_MN + 16 * (j / 2) + 2 * r + j % 2] as i32;
-                    msum += m * (y.bsum(2 * j) + y.bsum(2 * j + 1));
-                }
-                let d = f16_le([blk[2 * r], blk[2 * r + 1]]) * y.d();
-                let dm = f16_le([blk[16 + 2 * r], blk[17 + 2 * r]]) * y.d();
-                sum = d.mul_add(isum as f32, sum);
-                mins = dm.mul_add(msum as f32, mins);
-            }
-            *acc = sum - mins;
-        }
-    }
-}
-
-/// Scalar reference of the llama.cpp-order Q4Kx8 kernel (see `x86::packed::q4_kx8_exact`).
-fn scalar_q4_kx8_exact(
-    nb: usize,
-    group: &[u8],
-    a: &[u8],
-    stride: usize,
-    _ysum: &[i32],
-    out: &mut [[f32; ROWS]],
-) {
-    use crate::quant::BlockQ8K;
-    let bb = Layout::Q4Kx8.block_bytes();
-    assert!(group.len() >= nb * bb, "group too short");
-    for (t, o) in out.iter_mut().enumerate() {
-        let ys = crate::quant::cast_blocks::<BlockQ8K>(
-            &a[t * stride..t * stride + nb * BlockQ8K::BYTES],
-        );
-        for (r, res) in o.iter_mut().enumerate() {
-            let mut acc = [0f32; 8];
-            for (b, y) in ys.iter().enumerate() {
-                let blk = &group[b * bb..(b + 1) * bb];
-                let mut isum = [0i32; 8];
-                for j in 0..8 {
-                    let qs = &blk[Q4K_QS + 128 * j..Q4K_QS + 128 * (j + 1)];
-                    let sc = blk[Q4K_SC + 8 * j + r] as i32;
-                    for (s, is) in isum.iter_mut().enumerate() {
-                        let part: i32 = (0..4)
-                            .map(|e| nibble(qs, s, 4 * r + e) as i32 * y.q(32 * j + 4 * s + e))
-                            .sum();
-                        *is += sc * part;
-                    }
-                }
-                let d = y.d() * f16_le([blk[2 * r], blk[2 * r + 1]]);
-                let dm = -y.d() * f16_le([blk[16 + 2 * r], blk[17 + 2 * r]]);
-                for s in 0..8 {
-                    acc[s] = d.mul_add(isum[s] as f32, acc[s]);
-                }
-                for (i, am) in acc[..4].iter_mut().enumerate() {
-                    let m = |j: usize| blk[Q4K_MN + 16 * (j / 2) + 2 * r + j % 2] as i32;
-                    let ysub = |j: usize| y.bsum(2 * j) + y.bsum(2 * j + 1);
-                    let prod = m(2 * i) * ysub(2 * i) + m(2 * i + 1) * ysub(2 * i + 1);
-                    *am = dm.mul_add(prod as f32, *am);
-                }
-            }
-            let sum =
-                ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-            *res = sum;
-        }
-    }
-}
-
-fn scalar_q4_kx8(
-    nb: usize,
-    group: &[u8],
-    a: &[u8],
-    stride: usize,
-    _ysum: &[i32],
-    out: &mut [[f32; ROWS]],
-) {
-    q4k_dot_scalar(nb, group, a, stride, out)
-}
-
 /// `ysum[t·nb + b]` = Σ of the quants of block b of activation row t (Q8_0 rows, `stride` apart).
 pub fn block_sums(a: &[u8], stride: usize, nt: usize, nb: usize, ysum: &mut [i32]) {
     for t in 0..nt {
@@ -494,159 +300,12 @@ pub fn block_sums(a: &[u8], stride: usize, nt: usize, nb: usize, ysum: &mut [i32
     }
 }
 
-/// Scalar reference of [`GroupKernel`] for `layout`.
-fn group_dot_scalar(
-    layout: Layout,
-    nb: usize,
-    group: &[u8],
-    a: &[u8],
-    stride: usize,
-    out: &mut [[f32; ROWS]],
-) {
-    let bb = layout.block_bytes();
-    assert!(group.len() >= nb * bb, "group too short");
-    for (t, o) in out.iter_mut().enumerate() {
-        let at = &a[t * stride..t * stride + nb * Q8_0_BYTES];
-        *o = [0.0; ROWS];
-        for b in 0..nb {
-            let blk = &group[b * bb..(b + 1) * bb];
-            let ab = &at[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
-            let dy = f16_le([ab[0], ab[1]]);
-            for (r, acc) in o.iter_mut().enumerate() {
-                let mut isum = 0i32;
-                for s in 0..8 {
-                    for e in 0..4 {
-                        let w = layout.quant(blk, s, 4 * r + e) as i32;
-                        isum += w * (ab[2 + 4 * s + e] as i8 as i32);
-                    }
-                }
-                let dw = f16_le([blk[2 * r], blk[2 * r + 1]]);
-                *acc = (dw * dy).mul_add(isum as f32, *acc);
-            }
-        }
-    }
-}
-
-/// Scalar reference of the llama.cpp-order kernels: per row, 8 accumulators (one per 4-element
-/// step) `+= d_w·d_y · Σ(step)` per block, reduced as `((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7))`.
-fn group_dot_scalar_exact(
-    layout: Layout,
-    nb: usize,
-    group: &[u8],
-    a: &[u8],
-    stride: usize,
-    out: &mut [[f32; ROWS]],
-) {
-    let bb = layout.block_bytes();
-    assert!(group.len() >= nb * bb, "group too short");
-    for (t, o) in out.iter_mut().enumerate() {
-        let at = &a[t * stride..t * stride + nb * Q8_0_BYTES];
-        for (r, res) in o.iter_mut().enumerate() {
-            let mut acc = [0f32; 8];
-            for b in 0..nb {
-                let blk = &group[b * bb..(b + 1) * bb];
-                let ab = &at[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
-                let d = f16_le([blk[2 * r], blk[2 * r + 1]]) * f16_le([ab[0], ab[1]]);
-                for (s, acc) in acc.iter_mut().enumerate() {
-                    let part: i32 = (0..4)
-                        .map(|e| {
-                            layout.quant(blk, s, 4 * r + e) as i32
-                                * (ab[2 + 4 * s + e] as i8 as i32)
-                        })
-                        .sum();
-                    *acc = d.mul_add(part as f32, *acc);
-                }
-            }
-            *res =
-                ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-        }
-    }
-}
-
-macro_rules! scalar_exact_kernel {
-    ($name:ident, $layout:expr) => {
-        fn $name(
-            nb: usize,
-            group: &[u8],
-            a: &[u8],
-            stride: usize,
-            _ysum: &[i32],
-            out: &mut [[f32; ROWS]],
-        ) {
-            group_dot_scalar_exact($layout, nb, group, a, stride, out)
-        }
-    };
-}
-scalar_exact_kernel!(scalar_q8_0x8_exact, Layout::Q8_0x8);
-scalar_exact_kernel!(scalar_q5_0x8_exact, Layout::Q5_0x8);
-
-/// The llama.cpp-order group kernel of table `k` for `layout` (used below
-/// [`EXACT_BELOW_TOKENS`] tokens: decoding and short prompts).
-pub fn group_kernel_exact(k: &Kernels, layout: Layout) -> GroupKernel {
-    #[cfg(target_arch = "x86_64")]
-    if k.level != Level::Scalar {
-        return match layout {
-            Layout::Q8_0x8 => crate::x86::packed::q8_0x8_exact,
-            // llama.cpp decodes Q4_0 through its own repacked 8-row kernel, not
-            // `ggml_vec_dot_q4_0_q8_0`, so there is no order to follow: use the fast one.
-            Layout::Q4_0x8 => crate::x86::packed::q4_0x8,
-            Layout::Q5_0x8 => crate::x86::packed::q5_0x8_exact,
-            Layout::Q4Kx8 => crate::x86::packed::q4_kx8_exact,
-        };
-    }
-    let _ = k;
-    match layout {
-        Layout::Q8_0x8 => scalar_q8_0x8_exact,
-        Layout::Q4_0x8 => scalar_q4_0x8,
-        Layout::Q5_0x8 => scalar_q5_0x8_exact,
-        Layout::Q4Kx8 => scalar_q4_kx8_exact,
-    }
-}
-
 /// Below this many tokens a matmul uses the kernels that sum in llama.cpp's order (its decode
 /// path, `ggml_vec_dot_*`): on a quantized model, a last-bit difference in one layer can flip
 /// the rounding of a later activation quantization and so move log-probs visibly; decoding is
 /// memory-bound, so the extra float work costs nothing there. Prompts use the block-sum kernels
 /// (fewer float operations; llama.cpp's batched path sums in yet another order).
 pub const EXACT_BELOW_TOKENS: usize = 32;
-
-macro_rules! scalar_kernel {
-    ($name:ident, $layout:expr) => {
-        fn $name(
-            nb: usize,
-            group: &[u8],
-            a: &[u8],
-            stride: usize,
-            _ysum: &[i32],
-            out: &mut [[f32; ROWS]],
-        ) {
-            group_dot_scalar($layout, nb, group, a, stride, out)
-        }
-    };
-}
-scalar_kernel!(scalar_q8_0x8, Layout::Q8_0x8);
-scalar_kernel!(scalar_q4_0x8, Layout::Q4_0x8);
-scalar_kernel!(scalar_q5_0x8, Layout::Q5_0x8);
-
-/// The group kernel of table `k` for `layout` (AVX2 where the table is SIMD).
-pub fn group_kernel(k: &Kernels, layout: Layout) -> GroupKernel {
-    #[cfg(target_arch = "x86_64")]
-    if k.level != Level::Scalar {
-        return match layout {
-            Layout::Q8_0x8 => crate::x86::packed::q8_0x8,
-            Layout::Q4_0x8 => crate::x86::packed::q4_0x8,
-            Layout::Q5_0x8 => crate::x86::packed::q5_0x8,
-            Layout::Q4Kx8 => crate::x86::packed::q4_kx8,
-        };
-    }
-    let _ = k;
-    match layout {
-        Layout::Q8_0x8 => scalar_q8_0x8,
-        Layout::Q4_0x8 => scalar_q4_0x8,
-        Layout::Q5_0x8 => scalar_q5_0x8,
-        Layout::Q4Kx8 => scalar_q4_kx8,
-    }
-}
 
 /// `y = x · Wᵀ` for a repacked matrix (`x`: m × K, `y`: m × N), process-wide kernel table.
 pub fn matmul_packed(pool: &ThreadPool, w: &PackedMatrix, x: &[f32], m: usize, y: &mut [f32]) {
@@ -712,9 +371,9 @@ fn sweep(
 ) {
     let (n, kk) = (w.n_rows, w.n_cols);
     let kernel = if m < EXACT_BELOW_TOKENS {
-        group_kernel_exact(k, w.layout)
+        k.group_kernel_exact(w.layout)
     } else {
-        group_kernel(k, w.layout)
+        k.group_kernel(w.layout)
     };
     let nb = kk / w.layout.block_elems();
     let n_groups = n / ROWS;
@@ -727,11 +386,14 @@ fn sweep(
     } else {
         4
     };
-    let unpack = m >= EXACT_BELOW_TOKENS && w.layout.offset() != 0 && k.level != Level::Scalar;
+    // The 4/5-bit layouts' unpacked form, where the table has one (SIMD levels).
+    let unpacked = k
+        .unpacked_group_kernel()
+        .filter(|_| m >= EXACT_BELOW_TOKENS && w.layout.offset() != 0);
     pool.parallel_for(n_groups, chunk, |groups| {
         UNPACKED.with(|cell| {
             let mut ubuf = cell.borrow_mut();
-            if unpack {
+            if let Some((unpack_u8, _)) = unpacked {
                 let need = groups.len() * nb * U8_BLOCK_BYTES;
                 if ubuf.len() < need {
                     ubuf.resize(need, 0);
@@ -754,7 +416,7 @@ fn sweep(
                     },
                 );
                 for (j, g) in groups.clone().enumerate() {
-                    if unpack {
+                    if let Some((_, u8x8)) = unpacked {
                         let ug = &ubuf[j * nb * U8_BLOCK_BYTES..(j + 1) * nb * U8_BLOCK_BYTES];
                         u8x8(nb, ug, a, act_row, ys, w.layout.offset(), &mut o[..nt]);
                     } else {
@@ -772,20 +434,6 @@ fn sweep(
     });
 }
 
-#[cfg(target_arch = "x86_64")]
-use crate::x86::packed::{u8x8, unpack_u8, U8_BLOCK_BYTES};
-
-#[cfg(not(target_arch = "x86_64"))]
-const U8_BLOCK_BYTES: usize = 0;
-#[cfg(not(target_arch = "x86_64"))]
-fn unpack_u8(_: Layout, _: usize, _: &[u8], _: &mut [u8]) {
-    unreachable!("the unpacked form is only used with SIMD kernels")
-}
-#[cfg(not(target_arch = "x86_64"))]
-fn u8x8(_: usize, _: &[u8], _: &[u8], _: usize, _: &[i32], _: i32, _: &mut [[f32; ROWS]]) {
-    unreachable!("the unpacked form is only used with SIMD kernels")
-}
-
 thread_local! {
     /// This thread's expanded 4/5-bit groups (prompt sweeps).
     static UNPACKED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -794,6 +442,7 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::Level;
     use proptest::prelude::*;
 
     /// Random rows of `ty` (Q8_0/Q4_0/Q5_0): scales of varied magnitude, every other byte
@@ -888,12 +537,11 @@ mod tests {
                 block_sums(&a, stride, nt, nb, &mut ys);
             }
             let (mut os, mut od) = ([[0f32; ROWS]; 4], [[1f32; ROWS]; 4]);
-            group_kernel(&Kernels::scalar(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut os[..nt]);
-            group_kernel(&Kernels::detect(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut od[..nt]);
+            Kernels::scalar().group_kernel(p.layout())(nb, p.group(0), &a, stride, &ys, &mut os[..nt]);
+            Kernels::detect().group_kernel(p.layout())(nb, p.group(0), &a, stride, &ys, &mut od[..nt]);
             // Same operations in the same order: bit-identical.
             prop_assert_eq!(&os[..nt], &od[..nt]);
-            #[cfg(target_arch = "x86_64")]
-            if p.layout().offset() != 0 && Kernels::detect().level != Level::Scalar {
+            if let Some((unpack_u8, u8x8)) = Kernels::detect().unpacked_group_kernel().filter(|_| p.layout().offset() != 0) {
                 let mut ug = vec![0u8; nb * U8_BLOCK_BYTES];
                 unpack_u8(p.layout(), nb, p.group(0), &mut ug);
                 let mut ou = [[2f32; ROWS]; 4];
@@ -901,8 +549,8 @@ mod tests {
                 prop_assert_eq!(&ou[..nt], &od[..nt]);
             }
             let (mut es, mut ed) = ([[0f32; ROWS]; 4], [[1f32; ROWS]; 4]);
-            group_kernel_exact(&Kernels::scalar(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut es[..nt]);
-            group_kernel_exact(&Kernels::detect(), p.layout())(nb, p.group(0), &a, stride, &ys, &mut ed[..nt]);
+            Kernels::scalar().group_kernel_exact(p.layout())(nb, p.group(0), &a, stride, &ys, &mut es[..nt]);
+            Kernels::detect().group_kernel_exact(p.layout())(nb, p.group(0), &a, stride, &ys, &mut ed[..nt]);
             prop_assert_eq!(&es[..nt], &ed[..nt]);
             // And equal to the unpacked AVX2 (or scalar) dot kernels, which follow llama.cpp's
             // lane order (the AVX-512 ones sum two blocks per register, in another order); Q4_0

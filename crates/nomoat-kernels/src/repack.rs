@@ -21,15 +21,9 @@
 // Layouts are specified by index arithmetic; index loops read closest to the spec.
 #![allow(clippy::needless_range_loop)]
 
+pub use crate::layout::{act_row_bytes, tile_bytes, CHUNK_BYTES, GROUP_HEADER, R};
 use crate::quant::{self, cast_blocks, QK_K};
 use crate::GgmlType;
-
-/// Rows per tile.
-pub const R: usize = 8;
-/// Bytes of one 32-element chunk of a tile.
-pub const CHUNK_BYTES: usize = 3 * 32 + 256;
-/// Bytes of one group header.
-pub const GROUP_HEADER: usize = 64;
 
 /// Group size (elements per `d`) for a type the R8 path handles.
 pub fn group_size(ty: GgmlType) -> Option<usize> {
@@ -50,16 +44,6 @@ pub fn group_size(ty: GgmlType) -> Option<usize> {
 /// saturate); otherwise quants are unsigned `u ≤ 63`.
 pub fn is_signed(ty: GgmlType) -> bool {
     matches!(ty, GgmlType::Q8_0 | GgmlType::IQ4_NL | GgmlType::IQ4_XS)
-}
-
-/// Bytes of a repacked tile of 8 rows of `k` elements.
-pub fn tile_bytes(k: usize, g: usize) -> usize {
-    k / g * GROUP_HEADER + k / 32 * CHUNK_BYTES
-}
-
-/// Bytes of one converted activation row.
-pub fn act_row_bytes(k: usize, g: usize) -> usize {
-    k + k / 32 * 4 + k / g * 4
 }
 
 /// One decoded group of one row.
@@ -242,56 +226,6 @@ pub fn convert_act(g: usize, src: &[u8], k: usize, out: &mut [u8]) {
             qs[QK_K * i..QK_K * i + QK_K].copy_from_slice(&b.qs);
             bs[32 * i..32 * i + 32].copy_from_slice(&b.bsums);
             ds[4 * i..4 * i + 4].copy_from_slice(&b.d);
-        }
-    }
-}
-
-/// Scalar reference of the R8 micro-kernel: `out[t][r]` = row r of the tile · token t; quants
-/// are read as i8 when `signed` (see [`is_signed`]).
-pub fn tile_dot_scalar(
-    k: usize,
-    g: usize,
-    signed: bool,
-    tile: &[u8],
-    act: &[u8],
-    stride: usize,
-    out: &mut [[f32; R]],
-) {
-    let wq = |b: u8| if signed { b as i8 as i32 } else { b as i32 };
-    let rd_f32 = |b: &[u8], at: usize| f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-    let rd_i16 = |b: &[u8], at: usize| i16::from_le_bytes([b[at], b[at + 1]]) as i32;
-    for (t, o) in out.iter_mut().enumerate() {
-        let a = &act[t * stride..];
-        *o = [0.0; R];
-        let mut tp = 0;
-        for gi in 0..k / g {
-            let dy = rd_f32(a, k + k / 32 * 4 + 4 * gi);
-            let head = tp;
-            tp += GROUP_HEADER;
-            let (mut sumi, mut summ) = ([0i32; R], [0i32; R]);
-            for c in 0..g / 32 {
-                let ci = gi * g / 32 + c;
-                for r in 0..R {
-                    for s in 0..8 {
-                        let sc = rd_i16(tile, tp + if s < 4 { 0 } else { 32 } + 4 * r);
-                        let dot: i32 = (0..4)
-                            .map(|j| {
-                                wq(tile[tp + 96 + 32 * s + 4 * r + j])
-                                    * a[32 * ci + 4 * s + j] as i8 as i32
-                            })
-                            .sum();
-                        sumi[r] += sc * dot;
-                    }
-                    let (b0, b1) = (rd_i16(a, k + 4 * ci), rd_i16(a, k + 4 * ci + 2));
-                    summ[r] +=
-                        rd_i16(tile, tp + 64 + 4 * r) * b0 + rd_i16(tile, tp + 64 + 4 * r + 2) * b1;
-                }
-                tp += CHUNK_BYTES;
-            }
-            for r in 0..R {
-                let (d, dm) = (rd_f32(tile, head + 4 * r), rd_f32(tile, head + 32 + 4 * r));
-                o[r] += d * dy * sumi[r] as f32 + dm * dy * summ[r] as f32;
-            }
         }
     }
 }

@@ -274,7 +274,7 @@ fn check_tile(k512: &Kernels, ty: GgmlType, seed: u64, ngroups: usize, nt: usize
     let mut os = vec![[f32::NAN; R]; nt];
     f512(k, g, signed, &tile, &a, stride, &mut o512);
     f2(k, g, signed, &tile, &a, stride, &mut o2);
-    repack::tile_dot_scalar(k, g, signed, &tile, &a, stride, &mut os);
+    (s.tile_dot_kernel().0)(k, g, signed, &tile, &a, stride, &mut os);
     for t in 0..nt {
         for r in 0..R {
             assert_eq!(

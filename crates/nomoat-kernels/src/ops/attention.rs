@@ -223,7 +223,7 @@ pub fn attention_items(
 /// Attention over all tokens of a batch, threaded with `pool`. `q`: n_tokens × n_head ×
 /// head_dim_k, `out`: n_tokens × n_head × head_dim_v. The llama.cpp f16 vector path runs per
 /// (token, head) pair ([`attention_items`]); otherwise tiles of tokens × the heads sharing one KV
-/// head run together ([`attention_tiled`]): same results, each K/V row converted once per tile.
+/// head run together (`attention_tiled`): same results, each K/V row converted once per tile.
 pub fn attention(
     pool: &ThreadPool,
     p: &AttnParams,
@@ -471,7 +471,7 @@ fn tile(
 /// `dst[..len]` = `len` cache values from `start`, as f32.
 fn rows_f32(pool: &KvPool<'_>, start: usize, len: usize, dst: &mut [f32]) {
     match pool {
-        KvPool::F16(d) => crate::vec::f16_to_f32_slice(&d[start..start + len], &mut dst[..len]),
+        KvPool::F16(d) => simd::f16_to_f32_slice(&d[start..start + len], &mut dst[..len]),
         KvPool::F32(d) => dst[..len].copy_from_slice(&d[start..start + len]),
     }
 }

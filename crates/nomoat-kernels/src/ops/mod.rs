@@ -4,8 +4,9 @@
 //!
 //! Every op works on plain row-major `f32` slices; shapes are in each function's docs. Ops are
 //! infallible: the model validates shapes at load time, so a mismatch here is a bug and asserts.
-//! SIMD paths (AVX2 + FMA + F16C) are picked at run time; `NOMOAT_KERNELS=scalar` forces the scalar
-//! code everywhere (CI runs the tests both ways).
+//! The SIMD paths (AVX2 + FMA + F16C dot/axpy helpers in `simd`) are the dispatch table's, so they
+//! follow the same level as the matmuls; `NOMOAT_KERNELS=scalar` forces the scalar code everywhere
+//! (CI runs the tests both ways).
 
 pub mod act;
 pub mod attention;

@@ -1,8 +1,8 @@
-//! AVX-512 level (F + BW + VL + VNNI, on top of AVX2 + FMA + F16C): shared helpers, the dot and
-//! 4-rows GEMV kernels of the signed 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL × Q8_0) and the
-//! table installer. The 256-element formats' kernels are in `avx512_kquants`, the R8
-//! prompt-GEMM tile kernel in `avx512_gemm`, the float formats' in `avx512_float`. Q4_1 and Q5_1
-//! keep their AVX2 kernels.
+//! AVX-512 level (F + BW + VL + VNNI, on top of AVX2 + FMA + F16C): the dot and 4-rows GEMV
+//! kernels of the signed 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL × Q8_0). The 256-element
+//! formats' kernels are in `avx512_kquants`, the R8 prompt-GEMM tile kernel in `avx512_gemm`, the
+//! float formats' in `avx512_float`, the helpers they share in `common`; `crate::dispatch`
+//! installs them. Q4_1 and Q5_1 keep their AVX2 kernels.
 //!
 //! What changes against AVX2: `vpdpbusd` (VNNI) sums four u8×i8 products into an i32 lane in one
 //! instruction, where AVX2 needs `maddubs` + `madd` (and cannot let two `maddubs` pairs of
@@ -14,39 +14,9 @@
 use std::arch::x86_64::*;
 
 use super::common::*;
-use crate::dispatch::{ActFormat, DotFn, DotKernel, Kernels, Level};
 use crate::quant::iq4_nl::KVALUES;
-use crate::GgmlType;
 
 const Q8_0_BYTES: usize = 34;
-
-/// 64 unaligned bytes at `p`.
-///
-/// # Safety
-/// `p..p+64` must be readable; AVX-512F available.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub(super) unsafe fn load512(p: *const u8) -> __m512i {
-    // SAFETY: caller guarantees 64 readable bytes; unaligned load.
-    unsafe { _mm512_loadu_si512(p.cast()) }
-}
-
-/// `lo` in bytes 0..32, `hi` in bytes 32..64.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub(super) fn join256(lo: __m256i, hi: __m256i) -> __m512i {
-    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
-}
-
-/// Σ x·y over each group of 4 bytes (16 × i32) for signed x ∈ [−128, 127], y ∈ [−127, 127]:
-/// `vpdpbusd` takes |x| as the unsigned operand and y with x's sign as the signed one.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub(super) fn dot_i8x4(x_abs: __m512i, x_neg: __mmask64, y: __m512i) -> __m512i {
-    let z = _mm512_setzero_si512();
-    let ys = _mm512_mask_sub_epi8(y, x_neg, z, y);
-    _mm512_dpbusd_epi32(z, x_abs, ys)
-}
 
 /// Up to eight little-endian f16 values at `p`, `p + step`, … (`count` of them, the other lanes
 /// zero) as f32 lanes.
@@ -87,30 +57,6 @@ trait Signed {
     /// # Safety
     /// `p` points at one whole block, or two when `two`; AVX-512 level available.
     unsafe fn unpack2(p: *const u8, two: bool) -> __m512i;
-}
-
-/// 16 packed nibbles at each of `p` and (when `two`) `p + step` → 64 bytes: low nibbles of the
-/// first block, its high nibbles, then the same for the second (zero when `!two`).
-///
-/// # Safety
-/// `p..p+16` and, when `two`, `p+step..p+step+16` readable.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub(super) unsafe fn nibbles_64(p: *const u8, step: usize, two: bool) -> __m512i {
-    // SAFETY: reads as the caller guarantees.
-    unsafe {
-        let lo = _mm256_broadcastsi128_si256(load128(p));
-        let hi = if two {
-            _mm256_broadcastsi128_si256(load128(p.add(step)))
-        } else {
-            _mm256_setzero_si256()
-        };
-        // Copies in 128-bit lanes 0,1 (block 1) and 2,3 (block 2); lanes 1 and 3 (16-bit
-        // elements 8..16 and 24..32) are shifted right by 4 to bring the high nibbles down.
-        let both = join256(lo, hi);
-        let shifted = _mm512_mask_srli_epi16::<4>(both, 0xFF00_FF00, both);
-        _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F))
-    }
 }
 
 struct Q4_0;
@@ -241,7 +187,7 @@ unsafe fn dot_signed<U: Signed, const N: usize>(
 
 macro_rules! signed_kernel {
     ($name:ident, $u:ident) => {
-        pub(super) fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
+        pub(crate) fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
             let nb = check(w, <$u as Signed>::WB, a, Q8_0_BYTES, stride, out.len());
             let (wp, ap) = (w.as_ptr(), a.as_ptr());
             // SAFETY: sizes checked above; installed only when `avx512_available()`.
@@ -317,7 +263,7 @@ unsafe fn rows4_signed<U: Signed>(nb: usize, w: [*const u8; 4], a: *const u8, ou
 
 macro_rules! signed_rows4 {
     ($name:ident, $u:ident) => {
-        pub(super) fn $name(w: [&[u8]; 4], a: &[u8], out: &mut [f32; 4]) {
+        pub(crate) fn $name(w: [&[u8]; 4], a: &[u8], out: &mut [f32; 4]) {
             let wb = <$u as Signed>::WB;
             let nb = w[0].len() / wb;
             for row in &w {
@@ -338,100 +284,3 @@ signed_rows4!(rows4_q4_0, Q4_0);
 signed_rows4!(rows4_q5_0, Q5_0);
 signed_rows4!(rows4_q8_0, Q8_0);
 signed_rows4!(rows4_iq4_nl, Iq4Nl);
-
-/// Put the AVX-512 kernels over the AVX2 ones in `k` (which `install_avx2` filled): dot kernels,
-/// the 4-rows GEMV of the same legacy formats and the R8 tile kernel. Formats not listed keep
-/// their AVX2 kernels, which run unchanged on AVX-512 CPUs.
-pub fn install_avx512(k: &mut Kernels) {
-    k.level = Level::Avx512;
-    k.tile_dot = (super::avx512_gemm::tile_dot, "avx512-vnni");
-    use super::avx512_float as fl;
-    use super::avx512_kquants as kq;
-    let table: [(GgmlType, ActFormat, DotFn, &'static str); 13] = [
-        (
-            GgmlType::F32,
-            ActFormat::F32,
-            fl::dot_f32,
-            "f32·f32 avx512 (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::F16,
-            ActFormat::F32,
-            fl::dot_f16,
-            "f16·f32 avx512 (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::BF16,
-            ActFormat::F32,
-            fl::dot_bf16,
-            "bf16·f32 avx512 (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::Q2_K,
-            ActFormat::Q8K,
-            kq::dot_q2_k,
-            "q2_K·q8_K avx512-vnni (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::Q3_K,
-            ActFormat::Q8K,
-            kq::dot_q3_k,
-            "q3_K·q8_K avx512-vnni (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::IQ4_XS,
-            ActFormat::Q8K,
-            kq::dot_iq4_xs,
-            "iq4_xs·q8_K avx512-vnni (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::Q4_K,
-            ActFormat::Q8K,
-            kq::dot_q4_k,
-            "q4_K·q8_K avx512-vnni (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::Q5_K,
-            ActFormat::Q8K,
-            kq::dot_q5_k,
-            "q5_K·q8_K avx512-vnni (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::Q6_K,
-            ActFormat::Q8K,
-            kq::dot_q6_k,
-            "q6_K·q8_K avx512-vnni (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::Q4_0,
-            ActFormat::Q8_0,
-            dot_q4_0,
-            "q4_0·q8_0 avx512-vnni (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::Q5_0,
-            ActFormat::Q8_0,
-            dot_q5_0,
-            "q5_0·q8_0 avx512-vnni (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::Q8_0,
-            ActFormat::Q8_0,
-            dot_q8_0,
-            "q8_0·q8_0 avx512-vnni (1 row × 4 tokens)",
-        ),
-        (
-            GgmlType::IQ4_NL,
-            ActFormat::Q8_0,
-            dot_iq4_nl,
-            "iq4_nl·q8_0 avx512-vnni (1 row × 4 tokens)",
-        ),
-    ];
-    for (ty, act, f, name) in table {
-        k.set_dot(ty, DotKernel { act, f, name });
-    }
-    k.set_rows4(GgmlType::Q4_0, rows4_q4_0);
-    k.set_rows4(GgmlType::Q5_0, rows4_q5_0);
-    k.set_rows4(GgmlType::Q8_0, rows4_q8_0);
-    k.set_rows4(GgmlType::IQ4_NL, rows4_iq4_nl);
-}

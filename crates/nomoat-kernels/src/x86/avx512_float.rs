@@ -100,7 +100,7 @@ unsafe fn dot_float<E: Elem, const N: usize>(
 
 macro_rules! kernel {
     ($name:ident, $e:ident) => {
-        pub(super) fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
+        pub(crate) fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
             let k = check(w, $e::BYTES, a, 4, stride, out.len());
             let (wp, ap) = (w.as_ptr(), a.as_ptr());
             // SAFETY: sizes checked above; installed only when `avx512_available()`.

@@ -14,9 +14,8 @@
 
 use std::arch::x86_64::*;
 
-use super::avx512::load512;
 use super::common::*;
-use crate::repack::{CHUNK_BYTES, GROUP_HEADER, R};
+use crate::layout::{CHUNK_BYTES, GROUP_HEADER, R};
 
 /// # Safety
 /// `tile` is a whole repacked tile for `k`/`g`; `act` holds NT rows of `act_row_bytes(k, g)`
@@ -130,7 +129,7 @@ unsafe fn kernel<const SIGNED: bool, const NT: usize>(
 }
 
 /// `out[t][r]` = tile row r · activation row t for `out.len()` (1..=4) tokens.
-pub(super) fn tile_dot(
+pub(crate) fn tile_dot(
     k: usize,
     g: usize,
     signed: bool,
@@ -143,8 +142,8 @@ pub(super) fn tile_dot(
     assert!((1..=4).contains(&nt));
     assert!(g == 32 || g == crate::quant::QK_K);
     assert_eq!(k % g, 0);
-    assert_eq!(tile.len(), crate::repack::tile_bytes(k, g));
-    let row = crate::repack::act_row_bytes(k, g);
+    assert_eq!(tile.len(), crate::layout::tile_bytes(k, g));
+    let row = crate::layout::act_row_bytes(k, g);
     assert!(act.len() >= (nt - 1) * stride + row && (nt == 1 || stride >= row));
     let (tp, ap) = (tile.as_ptr(), act.as_ptr());
     // SAFETY: sizes checked above; installed only when `avx512_available()`.

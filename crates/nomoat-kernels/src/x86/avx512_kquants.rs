@@ -10,7 +10,6 @@
 
 use std::arch::x86_64::*;
 
-use super::avx512::{dot_i8x4, join256, load512, nibbles_64};
 use super::common::*;
 use crate::quant::iq4_nl::KVALUES;
 
@@ -396,7 +395,7 @@ unsafe fn dot_iq4xs<const N: usize>(
 
 macro_rules! kernel {
     ($name:ident, $wb:expr, $f:ident $(, $c:expr)?) => {
-        pub(super) fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
+        pub(crate) fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
             let nb = check(w, $wb, a, QK8, stride, out.len());
             let (wp, ap) = (w.as_ptr(), a.as_ptr());
             // SAFETY: sizes checked above; installed only when `avx512_available()`.

@@ -1,4 +1,5 @@
-//! Shared AVX2 helpers for the dot kernels.
+//! Helpers shared by the x86 kernels: AVX2 loads, nibble/bit unpacking, byte dot products and the
+//! horizontal sum, the AVX-512 ones of the same kind, and the buffer check of a dot-kernel call.
 
 use std::arch::x86_64::*;
 
@@ -95,7 +96,12 @@ pub(crate) fn dot_u8_i8(x: __m256i, y: __m256i) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn hsum(v: __m256) -> f32 {
-    super::vec::hsum_ps(v)
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps::<1>(v);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
 }
 
 /// Check that a kernel call stays inside its buffers: `w` holds `nb` blocks of `wb` bytes and
@@ -105,7 +111,7 @@ pub(crate) fn check(w: &[u8], wb: usize, a: &[u8], ab: usize, stride: usize, n: 
     assert_eq!(w.len() % wb, 0, "weight row is not whole blocks");
     let nb = w.len() / wb;
     assert!(
-        (1..=crate::dispatch::MAX_COLS).contains(&n),
+        (1..=crate::layout::MAX_COLS).contains(&n),
         "1..=MAX_COLS activation rows"
     );
     assert!(
@@ -113,4 +119,58 @@ pub(crate) fn check(w: &[u8], wb: usize, a: &[u8], ab: usize, stride: usize, n: 
         "activation buffer too short for {n} rows"
     );
     nb
+}
+
+// AVX-512 (F + BW + VL + VNNI) helpers.
+
+/// 64 unaligned bytes at `p`.
+///
+/// # Safety
+/// `p..p+64` must be readable; AVX-512F available.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn load512(p: *const u8) -> __m512i {
+    // SAFETY: caller guarantees 64 readable bytes; unaligned load.
+    unsafe { _mm512_loadu_si512(p.cast()) }
+}
+
+/// `lo` in bytes 0..32, `hi` in bytes 32..64.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) fn join256(lo: __m256i, hi: __m256i) -> __m512i {
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+}
+
+/// Σ x·y over each group of 4 bytes (16 × i32) for signed x ∈ [−128, 127], y ∈ [−127, 127]:
+/// `vpdpbusd` takes |x| as the unsigned operand and y with x's sign as the signed one.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) fn dot_i8x4(x_abs: __m512i, x_neg: __mmask64, y: __m512i) -> __m512i {
+    let z = _mm512_setzero_si512();
+    let ys = _mm512_mask_sub_epi8(y, x_neg, z, y);
+    _mm512_dpbusd_epi32(z, x_abs, ys)
+}
+
+/// 16 packed nibbles at each of `p` and (when `two`) `p + step` → 64 bytes: low nibbles of the
+/// first block, its high nibbles, then the same for the second (zero when `!two`).
+///
+/// # Safety
+/// `p..p+16` and, when `two`, `p+step..p+step+16` readable.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn nibbles_64(p: *const u8, step: usize, two: bool) -> __m512i {
+    // SAFETY: reads as the caller guarantees.
+    unsafe {
+        let lo = _mm256_broadcastsi128_si256(load128(p));
+        let hi = if two {
+            _mm256_broadcastsi128_si256(load128(p.add(step)))
+        } else {
+            _mm256_setzero_si256()
+        };
+        // Copies in 128-bit lanes 0,1 (block 1) and 2,3 (block 2); lanes 1 and 3 (16-bit
+        // elements 8..16 and 24..32) are shifted right by 4 to bring the high nibbles down.
+        let both = join256(lo, hi);
+        let shifted = _mm512_mask_srli_epi16::<4>(both, 0xFF00_FF00, both);
+        _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F))
+    }
 }

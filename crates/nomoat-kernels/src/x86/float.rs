@@ -95,7 +95,7 @@ unsafe fn dot_float<E: Elem, const N: usize>(
 
 macro_rules! kernel {
     ($name:ident, $e:ident) => {
-        pub fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
+        pub(crate) fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
             let k = check(w, $e::BYTES, a, 4, stride, out.len());
             let ap = a.as_ptr();
             // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.

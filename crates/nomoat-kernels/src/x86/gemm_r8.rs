@@ -6,7 +6,7 @@
 use std::arch::x86_64::*;
 
 use super::common::*;
-use crate::repack::{CHUNK_BYTES, GROUP_HEADER, R};
+use crate::layout::{CHUNK_BYTES, GROUP_HEADER, R};
 
 /// # Safety
 /// `tile` is a whole repacked tile for `k`/`g`; `act` holds NT rows of `act_row_bytes(k, g)`
@@ -104,7 +104,7 @@ unsafe fn kernel<const SIGNED: bool, const NT: usize>(
 }
 
 /// `out[t][r]` = tile row r · activation row t for `out.len()` (1..=4) tokens.
-pub fn tile_dot(
+pub(crate) fn tile_dot(
     k: usize,
     g: usize,
     signed: bool,
@@ -115,8 +115,8 @@ pub fn tile_dot(
 ) {
     let nt = out.len();
     assert!((1..=4).contains(&nt));
-    assert_eq!(tile.len(), crate::repack::tile_bytes(k, g));
-    let row = crate::repack::act_row_bytes(k, g);
+    assert_eq!(tile.len(), crate::layout::tile_bytes(k, g));
+    let row = crate::layout::act_row_bytes(k, g);
     assert!(act.len() >= (nt - 1) * stride + row && (nt == 1 || stride >= row));
     let (tp, ap) = (tile.as_ptr(), act.as_ptr());
     // SAFETY: sizes checked above; only called when the AVX2 level was detected.

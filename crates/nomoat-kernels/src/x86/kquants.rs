@@ -358,7 +358,7 @@ unsafe fn dot_iq4xs<const N: usize>(
 
 macro_rules! kernel {
     ($name:ident, $wb:expr, $f:ident $(, $c:expr)?) => {
-        pub fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
+        pub(crate) fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
             let nb = check(w, $wb, a, QK8, stride, out.len());
             let (wp, ap) = (w.as_ptr(), a.as_ptr());
             // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.

@@ -225,7 +225,7 @@ unsafe fn dot_unsigned<U: Unsigned, const N: usize>(
 
 macro_rules! signed_kernel {
     ($name:ident, $u:ident) => {
-        pub fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
+        pub(crate) fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
             let nb = check(w, <$u as Signed>::WB, a, Q8_0_BYTES, stride, out.len());
             let (wp, ap) = (w.as_ptr(), a.as_ptr());
             // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
@@ -243,7 +243,7 @@ macro_rules! signed_kernel {
 
 macro_rules! unsigned_kernel {
     ($name:ident, $u:ident) => {
-        pub fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
+        pub(crate) fn $name(w: &[u8], a: &[u8], stride: usize, out: &mut [f32]) {
             let nb = check(w, <$u as Unsigned>::WB, a, Q8_1_BYTES, stride, out.len());
             let (wp, ap) = (w.as_ptr(), a.as_ptr());
             // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
@@ -304,7 +304,7 @@ unsafe fn dot_signed_rows4<U: Signed>(
 
 macro_rules! signed_rows4 {
     ($name:ident, $u:ident) => {
-        pub fn $name(w: [&[u8]; 4], a: &[u8], out: &mut [f32; 4]) {
+        pub(crate) fn $name(w: [&[u8]; 4], a: &[u8], out: &mut [f32; 4]) {
             let wb = <$u as Signed>::WB;
             let nb = w[0].len() / wb;
             for row in &w {

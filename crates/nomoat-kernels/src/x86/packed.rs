@@ -8,7 +8,7 @@
 use std::arch::x86_64::*;
 
 use super::common::{load128, load256, load_f16};
-use crate::packed::{Layout, ROWS};
+use crate::layout::{Layout, ROWS, U8_BLOCK_BYTES};
 
 const Q8_0_BYTES: usize = 34;
 
@@ -38,32 +38,11 @@ fn check(
     );
 }
 
-/// `out[t][r]` = row r of the group · activation row t (`out.len()` 1..=4).
-pub(crate) fn q8_0x8(
-    nb: usize,
-    group: &[u8],
-    a: &[u8],
-    stride: usize,
-    ysum: &[i32],
-    out: &mut [[f32; ROWS]],
-) {
-    let nt = out.len();
-    check(Layout::Q8_0x8, nb, group, a, stride, ysum, nt);
-    let (g, a) = (group.as_ptr(), a.as_ptr());
-    // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
-    unsafe {
-        match nt {
-            1 => run::<1>(nb, g, a, stride, out),
-            2 => run::<2>(nb, g, a, stride, out),
-            3 => run::<3>(nb, g, a, stride, out),
-            _ => run::<4>(nb, g, a, stride, out),
-        }
-    }
-}
-
-macro_rules! offset_kernel {
-    ($name:ident, $layout:expr, $src:expr) => {
-        /// `out[t][r]` = row r of the group · activation row t (`out.len()` 1..=4).
+/// The 32-element group kernels: `SRC` selects the layout (0 = Q8_0x8, 1 = Q4_0x8, 2 = Q5_0x8)
+/// and `EXACT` the summation order (block sums, or llama.cpp's, see [`run_group`]).
+macro_rules! group_kernel {
+    ($(#[$doc:meta])* $name:ident, $layout:expr, $src:expr, $exact:expr) => {
+        $(#[$doc])*
         pub(crate) fn $name(
             nb: usize,
             group: &[u8],
@@ -78,21 +57,37 @@ macro_rules! offset_kernel {
             // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
             unsafe {
                 match nt {
-                    1 => run_offset::<1, $src>(nb, g, a, stride, ys, 0, out),
-                    2 => run_offset::<2, $src>(nb, g, a, stride, ys, 0, out),
-                    3 => run_offset::<3, $src>(nb, g, a, stride, ys, 0, out),
-                    _ => run_offset::<4, $src>(nb, g, a, stride, ys, 0, out),
+                    1 => run_group::<1, $src, $exact>(nb, g, a, stride, ys, 0, out),
+                    2 => run_group::<2, $src, $exact>(nb, g, a, stride, ys, 0, out),
+                    3 => run_group::<3, $src, $exact>(nb, g, a, stride, ys, 0, out),
+                    _ => run_group::<4, $src, $exact>(nb, g, a, stride, ys, 0, out),
                 }
             }
         }
     };
 }
-offset_kernel!(q4_0x8, Layout::Q4_0x8, 1);
-offset_kernel!(q5_0x8, Layout::Q5_0x8, 2);
-
-/// Bytes of one block of the unpacked form (`f16 d[8]`, then per step pair `u` of the even
-/// step (32 bytes) and of the odd step (32 bytes)).
-pub(crate) const U8_BLOCK_BYTES: usize = 16 + 256;
+group_kernel!(
+    /// `out[t][r]` = row r of the group · activation row t (`out.len()` 1..=4).
+    q8_0x8, Layout::Q8_0x8, 0, false
+);
+group_kernel!(
+    /// `out[t][r]` = row r of the group · activation row t (`out.len()` 1..=4).
+    q4_0x8, Layout::Q4_0x8, 1, false
+);
+group_kernel!(
+    /// `out[t][r]` = row r of the group · activation row t (`out.len()` 1..=4).
+    q5_0x8, Layout::Q5_0x8, 2, false
+);
+group_kernel!(
+    /// Like [`q8_0x8`], but summed as llama.cpp's AVX2 `ggml_vec_dot_q8_0_q8_0` sums (see
+    /// `crate::packed`): bit-identical results to it.
+    q8_0x8_exact, Layout::Q8_0x8, 0, true
+);
+group_kernel!(
+    /// Like [`q5_0x8`], but summed as llama.cpp's AVX2 `ggml_vec_dot_q5_0_q8_0` sums (see
+    /// `crate::packed`): bit-identical results to it.
+    q5_0x8_exact, Layout::Q5_0x8, 2, true
+);
 
 /// Expands `nb` blocks of a Q4_0x8 / Q5_0x8 group into the unpacked form (`dst`: `nb ×`
 /// [`U8_BLOCK_BYTES`]), so a prompt's many token tiles do not each unpack nibbles again.
@@ -140,10 +135,10 @@ pub(crate) fn u8x8(
     // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
     unsafe {
         match nt {
-            1 => run_offset::<1, 3>(nb, g, a, stride, ys, off, out),
-            2 => run_offset::<2, 3>(nb, g, a, stride, ys, off, out),
-            3 => run_offset::<3, 3>(nb, g, a, stride, ys, off, out),
-            _ => run_offset::<4, 3>(nb, g, a, stride, ys, off, out),
+            1 => run_group::<1, 3, false>(nb, g, a, stride, ys, off, out),
+            2 => run_group::<2, 3, false>(nb, g, a, stride, ys, off, out),
+            3 => run_group::<3, 3, false>(nb, g, a, stride, ys, off, out),
+            _ => run_group::<4, 3, false>(nb, g, a, stride, ys, off, out),
         }
     }
 }
@@ -188,111 +183,8 @@ fn high_bit(qh: __m256i, s: usize) -> __m256i {
     _mm256_and_si256(v, _mm256_set1_epi8(0x10))
 }
 
-/// Q4_0x8 (`SRC` 1, offset 8), Q5_0x8 (`SRC` 2, offset 16) or the unpacked form (`SRC` 3,
-/// offset `off_u8`).
-///
-/// # Safety
-/// `g` holds `nb` group blocks of the layout; `a` holds `NT` rows of `nb` Q8_0 blocks, `stride`
-/// bytes apart; `ys` holds `NT·nb` block sums; `out.len() == NT`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn run_offset<const NT: usize, const SRC: u8>(
-    nb: usize,
-    g: *const u8,
-    a: *const u8,
-    stride: usize,
-    ys: *const i32,
-    off_u8: i32,
-    out: &mut [[f32; ROWS]],
-) {
-    let (bb, off) = match SRC {
-        1 => (Layout::Q4_0x8.block_bytes(), 8),
-        2 => (Layout::Q5_0x8.block_bytes(), 16),
-        _ => (U8_BLOCK_BYTES, off_u8),
-    };
-    let ones = _mm256_set1_epi16(1);
-    let mut acc = [_mm256_setzero_ps(); NT];
-    for b in 0..nb {
-        // SAFETY: block `b` is inside the group and every activation row; `ys` holds NT·nb sums.
-        unsafe {
-            let blk = g.add(b * bb);
-            let dw = _mm256_cvtph_ps(load128(blk));
-            let mut isum = [_mm256_setzero_si256(); NT];
-            for p in 0..4 {
-                let (ue, uo) = match SRC {
-                    1 => unsigned_pair::<1>(blk, p),
-                    2 => unsigned_pair::<2>(blk, p),
-                    _ => (load256(blk.add(16 + 64 * p)), load256(blk.add(48 + 64 * p))),
-                };
-                for t in 0..NT {
-                    let yp = a.add(t * stride + b * Q8_0_BYTES + 2 + 8 * p);
-                    let ye = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
-                    let yo = _mm256_set1_epi32(yp.add(4).cast::<i32>().read_unaligned());
-                    let p16 = _mm256_add_epi16(
-                        _mm256_maddubs_epi16(ue, ye),
-                        _mm256_maddubs_epi16(uo, yo),
-                    );
-                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p16, ones));
-                }
-            }
-            for t in 0..NT {
-                let q = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(off * *ys.add(t * nb + b)));
-                let dy = _mm256_set1_ps(load_f16(a.add(t * stride + b * Q8_0_BYTES)));
-                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dy), _mm256_cvtepi32_ps(q), acc[t]);
-            }
-        }
-    }
-    for t in 0..NT {
-        // SAFETY: `out[t]` is 8 floats.
-        unsafe { _mm256_storeu_ps(out[t].as_mut_ptr(), acc[t]) };
-    }
-}
-
-/// # Safety
-/// `g` holds `nb` group blocks; `a` holds `NT` rows of `nb` Q8_0 blocks, `stride` bytes apart;
-/// `out.len() == NT`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn run<const NT: usize>(
-    nb: usize,
-    g: *const u8,
-    a: *const u8,
-    stride: usize,
-    out: &mut [[f32; ROWS]],
-) {
-    let ones = _mm256_set1_epi16(1);
-    let mut acc = [_mm256_setzero_ps(); NT];
-    for b in 0..nb {
-        // SAFETY: block `b` is inside the group and every activation row (caller's contract).
-        unsafe {
-            let blk = g.add(b * Layout::Q8_0x8.block_bytes());
-            let dw = _mm256_cvtph_ps(load128(blk));
-            let mut isum = [_mm256_setzero_si256(); NT];
-            for s in 0..8 {
-                let w = load256(blk.add(16 + 32 * s));
-                let aw = _mm256_sign_epi8(w, w);
-                for t in 0..NT {
-                    let yp = a.add(t * stride + b * Q8_0_BYTES + 2 + 4 * s);
-                    let y = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
-                    let p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(y, w));
-                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, ones));
-                }
-            }
-            for t in 0..NT {
-                let dy = _mm256_set1_ps(load_f16(a.add(t * stride + b * Q8_0_BYTES)));
-                acc[t] =
-                    _mm256_fmadd_ps(_mm256_mul_ps(dw, dy), _mm256_cvtepi32_ps(isum[t]), acc[t]);
-            }
-        }
-    }
-    for t in 0..NT {
-        // SAFETY: `out[t]` is 8 floats.
-        unsafe { _mm256_storeu_ps(out[t].as_mut_ptr(), acc[t]) };
-    }
-}
-
-/// Signed quants of steps `2p` and `2p + 1` of a group block of `layout` (`L`: 0 = Q8_0x8,
-/// 1 = Q4_0x8, 2 = Q5_0x8).
+/// Signed quants of steps `2p` and `2p + 1` of a group block (`L`: 0 = Q8_0x8, 1 = Q4_0x8,
+/// 2 = Q5_0x8): the unsigned `u` less the layout's offset.
 ///
 /// # Safety
 /// `blk` points at one whole group block of the layout.
@@ -304,108 +196,129 @@ unsafe fn step_pair<const L: u8>(blk: *const u8, p: usize) -> (__m256i, __m256i)
         if L == 0 {
             return (load256(blk.add(16 + 64 * p)), load256(blk.add(48 + 64 * p)));
         }
-        let low = _mm256_set1_epi8(0x0F);
-        let qs_at = if L == 2 { 48 } else { 16 };
-        let x = load256(blk.add(qs_at + 32 * p));
-        let mut ue = _mm256_and_si256(x, low);
-        let mut uo = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
-        let off = if L == 2 {
-            let qh = load256(blk.add(16));
-            ue = _mm256_or_si256(ue, high_bit(qh, 2 * p));
-            uo = _mm256_or_si256(uo, high_bit(qh, 2 * p + 1));
-            _mm256_set1_epi8(16)
-        } else {
-            _mm256_set1_epi8(8)
-        };
+        let (ue, uo) = unsigned_pair::<L>(blk, p);
+        let off = _mm256_set1_epi8(if L == 2 { 16 } else { 8 });
         (_mm256_sub_epi8(ue, off), _mm256_sub_epi8(uo, off))
     }
 }
 
-macro_rules! exact_kernel {
-    ($name:ident, $layout:expr, $l:expr) => {
-        /// Like the block-sum kernels, but summed as llama.cpp's AVX2 `ggml_vec_dot_*_q8_0` sums
-        /// (see `crate::packed`): bit-identical results to it.
-        pub(crate) fn $name(
-            nb: usize,
-            group: &[u8],
-            a: &[u8],
-            stride: usize,
-            ysum: &[i32],
-            out: &mut [[f32; ROWS]],
-        ) {
-            let nt = out.len();
-            check($layout, nb, group, a, stride, ysum, nt);
-            let (g, a) = (group.as_ptr(), a.as_ptr());
-            // SAFETY: sizes checked above; installed only when AVX2+FMA+F16C are present.
-            unsafe {
-                match nt {
-                    1 => run_exact::<1, $l>(nb, g, a, stride, out),
-                    2 => run_exact::<2, $l>(nb, g, a, stride, out),
-                    3 => run_exact::<3, $l>(nb, g, a, stride, out),
-                    _ => run_exact::<4, $l>(nb, g, a, stride, out),
-                }
-            }
-        }
-    };
-}
-exact_kernel!(q8_0x8_exact, Layout::Q8_0x8, 0);
-exact_kernel!(q5_0x8_exact, Layout::Q5_0x8, 2);
-
-/// Per token, 8 float accumulators, one per 4-element step (= llama.cpp's 8 lanes of partial
-/// sums), each `+= d_w·d_y · Σ(step)` per block, reduced at the end in `hsum`'s order.
+/// One group of a 32-element layout against `NT` Q8_0 tokens. `SRC`: 0 = Q8_0x8, 1 = Q4_0x8
+/// (offset 8), 2 = Q5_0x8 (offset 16), 3 = the unpacked form (offset `off_u8`; block sums only).
+///
+/// Per block, `d = d_w·d_y` (8 rows' scales in the lanes). `EXACT == false`: one accumulator per
+/// token `+= d·Σ(block)`, the block's integer sum formed from signed steps (Q8_0x8) or from the
+/// unsigned `u` less `offset·Σy` (the others). `EXACT`: llama.cpp's 8 lanes of partial sums, one
+/// float accumulator per 4-element step `+= d·Σ(step)` of the signed quants, reduced at the end
+/// in `hsum`'s order.
 ///
 /// # Safety
-/// As [`run`], for a group of layout `L`.
+/// `g` holds `nb` group blocks of the layout; `a` holds `NT` rows of `nb` Q8_0 blocks, `stride`
+/// bytes apart; `ys` holds `NT·nb` block sums when `SRC != 0 && !EXACT`; `out.len() == NT`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn run_exact<const NT: usize, const L: u8>(
+unsafe fn run_group<const NT: usize, const SRC: u8, const EXACT: bool>(
     nb: usize,
     g: *const u8,
     a: *const u8,
     stride: usize,
+    ys: *const i32,
+    off_u8: i32,
     out: &mut [[f32; ROWS]],
 ) {
-    let bb = match L {
-        0 => Layout::Q8_0x8.block_bytes(),
-        1 => Layout::Q4_0x8.block_bytes(),
-        _ => Layout::Q5_0x8.block_bytes(),
+    let (bb, off) = match SRC {
+        0 => (Layout::Q8_0x8.block_bytes(), 0),
+        1 => (Layout::Q4_0x8.block_bytes(), 8),
+        2 => (Layout::Q5_0x8.block_bytes(), 16),
+        _ => (U8_BLOCK_BYTES, off_u8),
     };
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_ps(); 8]; NT];
     for b in 0..nb {
-        // SAFETY: block `b` is inside the group and every activation row (caller's contract).
+        // SAFETY: block `b` is inside the group and every activation row; `ys` holds NT·nb sums
+        // where it is read (caller's contract).
         unsafe {
             let blk = g.add(b * bb);
             let dw = _mm256_cvtph_ps(load128(blk));
-            let d: [__m256; NT] = std::array::from_fn(|t| {
-                _mm256_mul_ps(
-                    dw,
-                    _mm256_set1_ps(load_f16(a.add(t * stride + b * Q8_0_BYTES))),
-                )
-            });
-            for p in 0..4 {
-                let (we, wo) = step_pair::<L>(blk, p);
-                for (s, w) in [(2 * p, we), (2 * p + 1, wo)] {
+            let dy = |t: usize| _mm256_set1_ps(load_f16(a.add(t * stride + b * Q8_0_BYTES)));
+            // The exact order needs the block's scales up front, block sums only at the end.
+            let d: [__m256; NT] = if EXACT {
+                std::array::from_fn(|t| _mm256_mul_ps(dw, dy(t)))
+            } else {
+                [_mm256_setzero_ps(); NT]
+            };
+            let mut isum = [_mm256_setzero_si256(); NT];
+            if SRC == 0 && !EXACT {
+                // Q8_0x8 block sums: one signed step at a time.
+                for s in 0..8 {
+                    let w = load256(blk.add(16 + 32 * s));
                     let aw = _mm256_sign_epi8(w, w);
                     for t in 0..NT {
                         let yp = a.add(t * stride + b * Q8_0_BYTES + 2 + 4 * s);
                         let y = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
-                        let q = _mm256_madd_epi16(
-                            _mm256_maddubs_epi16(aw, _mm256_sign_epi8(y, w)),
-                            ones,
-                        );
-                        acc[t][s] = _mm256_fmadd_ps(d[t], _mm256_cvtepi32_ps(q), acc[t][s]);
+                        let p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(y, w));
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, ones));
                     }
+                }
+            } else if EXACT {
+                // Signed steps in pairs, one float accumulator per step.
+                for p in 0..4 {
+                    let (we, wo) = step_pair::<SRC>(blk, p);
+                    for (s, w) in [(2 * p, we), (2 * p + 1, wo)] {
+                        let aw = _mm256_sign_epi8(w, w);
+                        for t in 0..NT {
+                            let yp = a.add(t * stride + b * Q8_0_BYTES + 2 + 4 * s);
+                            let y = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
+                            let q = _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(aw, _mm256_sign_epi8(y, w)),
+                                ones,
+                            );
+                            acc[t][s] = _mm256_fmadd_ps(d[t], _mm256_cvtepi32_ps(q), acc[t][s]);
+                        }
+                    }
+                }
+            } else {
+                // Unsigned `u` in step pairs (two steps' products still fit i16).
+                for p in 0..4 {
+                    let (ue, uo) = match SRC {
+                        1 => unsigned_pair::<1>(blk, p),
+                        2 => unsigned_pair::<2>(blk, p),
+                        _ => (load256(blk.add(16 + 64 * p)), load256(blk.add(48 + 64 * p))),
+                    };
+                    for t in 0..NT {
+                        let yp = a.add(t * stride + b * Q8_0_BYTES + 2 + 8 * p);
+                        let ye = _mm256_set1_epi32(yp.cast::<i32>().read_unaligned());
+                        let yo = _mm256_set1_epi32(yp.add(4).cast::<i32>().read_unaligned());
+                        let p16 = _mm256_add_epi16(
+                            _mm256_maddubs_epi16(ue, ye),
+                            _mm256_maddubs_epi16(uo, yo),
+                        );
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p16, ones));
+                    }
+                }
+            }
+            if !EXACT {
+                for t in 0..NT {
+                    let q = if SRC == 0 {
+                        isum[t]
+                    } else {
+                        _mm256_sub_epi32(isum[t], _mm256_set1_epi32(off * *ys.add(t * nb + b)))
+                    };
+                    let d = _mm256_mul_ps(dw, dy(t));
+                    acc[t][0] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(q), acc[t][0]);
                 }
             }
         }
     }
     for t in 0..NT {
         let x = &acc[t];
-        let r = _mm256_add_ps(
-            _mm256_add_ps(_mm256_add_ps(x[0], x[4]), _mm256_add_ps(x[2], x[6])),
-            _mm256_add_ps(_mm256_add_ps(x[1], x[5]), _mm256_add_ps(x[3], x[7])),
-        );
+        let r = if EXACT {
+            _mm256_add_ps(
+                _mm256_add_ps(_mm256_add_ps(x[0], x[4]), _mm256_add_ps(x[2], x[6])),
+                _mm256_add_ps(_mm256_add_ps(x[1], x[5]), _mm256_add_ps(x[3], x[7])),
+            )
+        } else {
+            x[0]
+        };
         // SAFETY: `out[t]` is 8 floats.
         unsafe { _mm256_storeu_ps(out[t].as_mut_ptr(), r) };
     }

@@ -59,7 +59,7 @@ fn pack_i8(q: &[__m256i; 4]) -> __m256i {
 }
 
 /// Quantize a row to Q8_0 (`x.len() == 32 · blocks`, `out.len() == 34 · blocks`).
-pub fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
+pub(crate) fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
     let nb = x.len() / 32;
     assert!(
         x.len() == nb * 32 && out.len() == nb * Q8_0_BYTES,
@@ -92,7 +92,7 @@ unsafe fn q8_0_block(x: *const f32, o: *mut u8) {
 }
 
 /// Quantize a row to Q8_K (`x.len() == 256 · blocks`, `out.len() == 292 · blocks`).
-pub fn quantize_q8k(x: &[f32], out: &mut [u8]) {
+pub(crate) fn quantize_q8k(x: &[f32], out: &mut [u8]) {
     let nb = x.len() / QK_K;
     assert!(
         x.len() == nb * QK_K && out.len() == nb * Q8K_BYTES,
