@@ -21,6 +21,7 @@ mod model;
 pub mod params;
 mod serve;
 mod text;
+mod web;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -174,5 +175,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             count_requests,
         ))
         .layer(CatchPanicLayer::custom(misc::panic_response))
+        // The chat page (after the layers: it loads without the API key; see web.rs).
+        .merge(web::routes())
         .with_state(state)
 }
