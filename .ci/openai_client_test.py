@@ -34,7 +34,8 @@ def tiny_model():
 
 
 def start_server(binary, model):
-    cmd = [binary, "serve", "-m", model, "--port", "0", "--api-key", KEY,
+    # The synthetic model has no chat template: name one, as a user of such a file must.
+    cmd = [binary, "serve", "-m", model, "--port", "0", "--api-key", KEY, "--chat-template", "chatml",
            "--parallel", "1", "--queue", "0", "--ctx", "2048", "--batch", "8", "--threads", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()

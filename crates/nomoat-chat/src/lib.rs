@@ -6,7 +6,9 @@
 //!   `raise_exception` and `strftime_now`).
 //! - Every render is bounded by [`Limits`]: fuel, output size, value size, recursion. No loader
 //!   is configured, so `include`/`import`/`extends` cannot read files.
-//! - [`builtin_for`] picks a built-in template for models whose GGUF has none.
+//! - [`ModelTemplate::for_model`] is the one policy that picks a model's template (explicit
+//!   choice → the file's → built-in by name → built-in by vocabulary → [`ChatError`]); `run`,
+//!   `serve` and `template` all use it.
 #![forbid(unsafe_code)]
 
 mod builtin;
@@ -15,6 +17,7 @@ mod constfold;
 mod env;
 mod error;
 mod message;
+mod policy;
 mod pyfmt;
 mod pymethods;
 mod sandbox;
@@ -23,6 +26,9 @@ mod template;
 pub use builtin::{builtin_for, Builtin};
 pub use error::{Limit, TemplateError};
 pub use message::{Content, Message};
+pub use policy::{
+    ChatError, ChatPrompt, ModelHints, ModelTemplate, TemplateChoice, TemplateOrigin,
+};
 pub use sandbox::Limits;
 pub use template::{ChatTemplate, RenderRequest};
 

@@ -1,7 +1,15 @@
-//! Single-sequence generation for the CLI and tests (the llama2.c `generate` loop, with llama.cpp's
-//! sampling): load a model ([`LoadedModel`]), open a [`Session`] (KV cache, scratch, logits), then
-//! [`Session::generate`]: prompt in batches, then one token at a time with sampling, streaming the
-//! text through a callback, stopping on end-of-generation tokens, stop strings or the limit.
+//! Single-sequence generation for the CLI and tests: load a model ([`LoadedModel`]), open a
+//! [`Session`] (one sequence in a paged KV cache of its own), then [`Session::generate`].
+//!
+//! The session is the single-sequence driver of the one token loop ([`crate::token_loop`]):
+//! every step it feeds its [`Sequence`] a chunk (at most `n_batch` tokens; the prompt in chunks,
+//! then one token at a time), runs the [`Step`] and hands the logits to
+//! [`Sequence::advance`], which samples, decodes, checks stops and limits exactly as the server
+//! does. The events are collected into a [`Generation`] and the text streamed to a callback.
+//! Between calls the KV cache keeps the sequence, so the next prompt only evaluates the tokens
+//! after its longest common prefix with the cached ones (a chat's next turn).
+//!
+//! [`Session::eval`] feeds raw tokens through the same [`Step`] (perplexity, bench).
 //!
 //! Once warm, the token loop allocates only the decoded text (and the log-prob lists when asked).
 
@@ -12,12 +20,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use nomoat_gguf::{GgufError, GgufFile};
-use nomoat_kernels::ThreadPool;
-use nomoat_models::{Batch, KvCache, KvDtype, Model, ModelError, Scratch, SeqId};
-use nomoat_tokenizer::{DecodeOptions, Tokenizer, TokenizerError};
+use nomoat_models::{KvError, LoadOptions, Model, ModelError, SeqId};
+use nomoat_tokenizer::{Tokenizer, TokenizerError};
 
-use crate::sample::{log_softmax_top_n, SamplerChain, SamplingParams, TokenId};
-use crate::stop::{FinishReason, StopStrings};
+use crate::paged::{PagedRunner, TokenizerVocab};
+use crate::request::{Event, EventSink, GenRequest};
+use crate::runner::{ModelRunner, Vocab};
+use crate::sample::{SamplingParams, TokenId};
+use crate::stop::FinishReason;
+use crate::token_loop::{Outcome, Sequence, Step, StepError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -39,8 +50,12 @@ pub enum GenerateError {
         #[source]
         source: TokenizerError,
     },
-    #[error("forward pass: {0}")]
-    Forward(#[from] ModelError),
+    #[error("cannot set up the KV cache: {0}")]
+    Setup(#[from] ModelError),
+    #[error("KV cache: {0}")]
+    Kv(#[from] KvError),
+    #[error(transparent)]
+    Step(#[from] StepError),
     #[error(
         "the prompt has {prompt} tokens but the context holds {n_ctx}; shorten it or raise --ctx"
     )]
@@ -51,12 +66,12 @@ pub enum GenerateError {
     BadToken { id: u32, n_vocab: usize },
 }
 
-/// A model file opened for generation: the mapped weights, the tokenizer and a thread pool.
+/// A model file opened for generation: the model (weights on its compute backend) and the
+/// tokenizer.
 pub struct LoadedModel {
     pub path: PathBuf,
     pub model: Model,
     pub tokenizer: Tokenizer,
-    pub pool: ThreadPool,
 }
 
 impl LoadedModel {
@@ -71,17 +86,18 @@ impl LoadedModel {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let model = Model::load(Arc::new(file), Default::default()).map_err(|source| {
-            GenerateError::Model {
-                path: path.to_path_buf(),
-                source,
-            }
+        let opts = LoadOptions {
+            threads: n_threads.max(1),
+            ..LoadOptions::default()
+        };
+        let model = Model::load(Arc::new(file), opts).map_err(|source| GenerateError::Model {
+            path: path.to_path_buf(),
+            source,
         })?;
         Ok(LoadedModel {
             path: path.to_path_buf(),
             model,
             tokenizer,
-            pool: ThreadPool::new(n_threads.max(1)),
         })
     }
 
@@ -191,16 +207,13 @@ pub struct Generation {
     pub timings: Timings,
 }
 
-/// One sequence's state: its KV cache, the ids it holds, and reusable buffers.
+/// One sequence in a KV cache of its own, and the reusable buffers of its steps.
 pub struct Session {
     lm: Arc<LoadedModel>,
-    kv: KvCache,
+    runner: PagedRunner,
+    vocab: TokenizerVocab,
     seq: SeqId,
-    scratch: Scratch,
-    batch: Batch,
-    logits: Vec<f32>,
-    /// The last row of logits of the last evaluation (n_vocab).
-    last: Vec<f32>,
+    step: Step,
     /// Ids whose K/V are in the cache, in order.
     cached: Vec<TokenId>,
     n_ctx: usize,
@@ -211,8 +224,6 @@ pub struct Session {
 
 /// Logits buffers are capped at this many bytes per forward call.
 const LOGITS_BUDGET_BYTES: usize = 128 << 20;
-/// KV cache block size in tokens.
-const KV_BLOCK: usize = 16;
 
 impl Session {
     /// A session holding up to `n_ctx` tokens, evaluating prompts `n_batch` tokens per forward.
@@ -223,19 +234,17 @@ impl Session {
     ) -> Result<Session, GenerateError> {
         let n_ctx = n_ctx.max(1);
         let n_batch = n_batch.clamp(1, n_ctx);
-        let cfg = lm.model.config();
-        let n_vocab = cfg.n_vocab;
-        let mut kv = lm.model.new_kv_cache(n_ctx, KV_BLOCK, KvDtype::F16)?;
-        let seq = kv.alloc_seq();
-        let scratch = Scratch::new(cfg, n_batch);
+        let n_vocab = lm.n_vocab();
+        let mut runner = PagedRunner::new(lm.clone(), n_ctx, n_ctx, n_batch)?;
+        let seq = runner
+            .alloc_seq()
+            .ok_or(KvError::BadGeometry("no sequence slot".into()))?;
         let max_logit_rows = (LOGITS_BUDGET_BYTES / (4 * n_vocab.max(1))).clamp(1, n_batch);
         Ok(Session {
-            kv,
+            vocab: TokenizerVocab { lm: lm.clone() },
+            runner,
             seq,
-            scratch,
-            batch: Batch::new(),
-            logits: Vec::new(),
-            last: vec![0.0; n_vocab],
+            step: Step::new(),
             cached: Vec::with_capacity(n_ctx),
             n_ctx,
             n_batch,
@@ -259,7 +268,7 @@ impl Session {
 
     /// Bytes of the KV cache.
     pub fn kv_bytes(&self) -> usize {
-        self.kv.total_bytes()
+        self.runner.kv_bytes()
     }
 
     /// Empties the cache.
@@ -270,16 +279,15 @@ impl Session {
     /// Keeps the first `len` cached tokens.
     pub fn truncate(&mut self, len: usize) -> Result<(), GenerateError> {
         let len = len.min(self.cached.len());
-        self.kv
-            .truncate(self.seq, len)
-            .map_err(|e| GenerateError::Forward(e.into()))?;
+        self.runner.truncate(self.seq, len)?;
         self.cached.truncate(len);
         Ok(())
     }
 
-    /// Appends `tokens` to the sequence. `on_row(i, logits)` is called, in order, for every `i`
-    /// in `want` (indices into `tokens`); the logits of the last token are also kept for
-    /// [`Session::last_logits`] when it is in `want`.
+    /// Appends `tokens` to the sequence, through the same [`Step`] as generation (at most
+    /// `n_batch` tokens and `max_logit_rows` wanted rows per forward). `on_row(i, logits)` is
+    /// called, in order, for every `i` in `want` (indices into `tokens`; `logits` is one row of
+    /// n_vocab floats).
     pub fn eval(
         &mut self,
         tokens: &[TokenId],
@@ -299,46 +307,34 @@ impl Session {
         let mut start = 0;
         while start < tokens.len() {
             // Up to n_batch tokens, and no more wanted rows than the logits budget allows.
-            self.batch.clear();
-            let mut rows = 0;
+            self.step.clear();
             let mut end = start;
             while end < tokens.len() && end - start < self.n_batch {
                 let w = want.contains(&end);
-                if w && rows == self.max_logit_rows {
+                if w && self.step.n_rows() == self.max_logit_rows {
                     break;
                 }
-                rows += usize::from(w);
                 let pos = (self.cached.len() + end - start) as u32;
-                self.batch.push(tokens[end], pos, self.seq, w);
+                self.step.push_token(tokens[end], pos, self.seq, w);
                 end += 1;
             }
-            self.lm.model.forward(
-                &self.lm.pool,
-                &self.batch,
-                &mut self.kv,
-                &mut self.scratch,
-                &mut self.logits,
-            )?;
+            let result = self.step.forward(&mut self.runner);
+            if result.is_err() {
+                // The KV may hold part of the chunk: forget the sequence rather than guess.
+                self.clear()?;
+            }
+            result?;
             self.cached.extend_from_slice(&tokens[start..end]);
             let mut row = 0;
             for i in start..end {
                 if want.contains(&i) {
-                    let r = &self.logits[row * n_vocab..(row + 1) * n_vocab];
-                    if i + 1 == tokens.len() {
-                        self.last.copy_from_slice(r);
-                    }
-                    on_row(i, r);
+                    on_row(i, self.step.row(row, n_vocab));
                     row += 1;
                 }
             }
             start = end;
         }
         Ok(())
-    }
-
-    /// The logits after the last evaluated token (valid when that token's row was wanted).
-    pub fn last_logits(&self) -> &[f32] {
-        &self.last
     }
 
     /// Generates a continuation of `prompt`. The cache keeps its longest common prefix with the
@@ -360,10 +356,19 @@ impl Session {
             });
         }
         let n_vocab = self.lm.n_vocab();
-        let mut chain = SamplerChain::new(p.sampling.clone(), n_vocab);
-        for &t in prompt {
-            chain.accept(t);
+        if let Some(&id) = prompt.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(GenerateError::BadToken { id, n_vocab });
         }
+        let req = GenRequest {
+            prompt: prompt.to_vec(),
+            max_tokens: p.max_tokens,
+            sampling: p.sampling.clone(),
+            stop: p.stop.clone(),
+            logprobs: (p.logprobs > 0).then_some(p.logprobs),
+            prompt_logprobs: p.echo,
+            ignore_eos: p.ignore_eos,
+        };
+        let mut seq = Sequence::new(req, n_vocab, self.vocab.decoder());
 
         // Prompt: reuse the cached prefix, but always evaluate at least the last token (its
         // logits start generation), and everything with echo (every position's logits).
@@ -374,97 +379,109 @@ impl Session {
             common_prefix(&self.cached, prompt).min(prompt.len() - 1)
         };
         self.truncate(reuse)?;
-        let todo = &prompt[reuse..];
-        let mut prompt_logprobs = Vec::new();
-        if p.echo {
-            let n = p.logprobs;
-            let last = todo.len() - 1;
-            self.eval(todo, 0..todo.len(), &mut |i, row| {
-                if i < last {
-                    let mut top = Vec::with_capacity(n);
-                    log_softmax_top_n(row, n, &mut top);
-                    prompt_logprobs.push(top);
-                }
-            })?;
-        } else {
-            self.eval(todo, todo.len() - 1..todo.len(), &mut |_, _| {})?;
-        }
-        let prompt_ms = ms_since(t0);
-
-        let t1 = Instant::now();
-        let mut stops = StopStrings::new(p.stop.iter().cloned());
-        let lm = Arc::clone(&self.lm);
-        let vocab = lm.tokenizer.vocab();
-        let mut decoder = nomoat_tokenizer::StreamDecoder::continuing(DecodeOptions::default());
-        let mut tokens = Vec::with_capacity(p.max_tokens.min(self.n_ctx));
-        let mut logprobs = Vec::new();
-        let mut text = String::new();
-        let mut finish = FinishReason::Length;
-        let mut cancelled = false;
-        let mut stopped_by_string = false;
-        while tokens.len() < p.max_tokens {
-            if p.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-                cancelled = true;
-                finish = FinishReason::Stop;
-                break;
-            }
-            if p.logprobs > 0 {
-                let mut top = Vec::with_capacity(p.logprobs);
-                log_softmax_top_n(&self.last, p.logprobs, &mut top);
-                logprobs.push(top);
-            }
-            let tok = chain.sample(&self.last);
-            chain.accept(tok);
-            tokens.push(tok);
-            if !p.ignore_eos && lm.tokenizer.is_eog(tok) {
-                finish = FinishReason::Stop;
-                break;
-            }
-            let piece = decoder.push(vocab, tok);
-            let before = text.len();
-            let hit = stops.push(&piece, &mut text);
-            if text.len() > before {
-                on_text(&text[before..]);
-            }
-            if hit {
-                stopped_by_string = true;
-                finish = FinishReason::Stop;
-                break;
-            }
-            if tokens.len() == p.max_tokens || self.cached.len() >= self.n_ctx {
-                break;
-            }
-            self.eval(&[tok], 0..1, &mut |_, _| {})?;
-        }
-        if !stopped_by_string {
-            let rest = decoder.finish(vocab);
-            let before = text.len();
-            if stops.push(&rest, &mut text) {
-                finish = FinishReason::Stop;
-            } else {
-                stops.flush(&mut text);
-            }
-            if text.len() > before {
-                on_text(&text[before..]);
-            }
-        }
-        let generate_ms = ms_since(t1);
-        let generated = tokens.len();
-        Ok(Generation {
-            prompt_tokens: prompt.to_vec(),
-            tokens,
-            text,
-            finish,
-            cancelled,
-            prompt_logprobs,
-            logprobs,
-            timings: Timings {
-                prompt_ms,
-                generate_ms,
-                prompt_evaluated: todo.len(),
-                generated,
+        seq.set_reused(reuse);
+        let mut sink = Collect {
+            out: Generation {
+                prompt_tokens: prompt.to_vec(),
+                tokens: Vec::with_capacity(p.max_tokens.min(self.n_ctx)),
+                text: String::new(),
+                finish: FinishReason::Length,
+                cancelled: false,
+                prompt_logprobs: Vec::new(),
+                logprobs: Vec::new(),
+                timings: Timings {
+                    prompt_evaluated: prompt.len() - reuse,
+                    ..Timings::default()
+                },
             },
-        })
+            on_text,
+            cancel: p.cancel.as_deref(),
+        };
+        let mut t1: Option<Instant> = None;
+        let outcome = loop {
+            self.step.clear();
+            let n = seq.chunk_len(self.n_batch, self.max_logit_rows);
+            if n == 0 {
+                // Not reachable (a finished sequence is not stepped again); end cleanly.
+                break Outcome::Finished;
+            }
+            let p = self.step.push_chunk(0, &seq, self.seq, n);
+            let result = self.step.forward(&mut self.runner);
+            if result.is_err() {
+                self.cached.clear();
+                self.runner.truncate(self.seq, 0)?;
+            }
+            result?;
+            self.cached
+                .extend_from_slice(&seq.tokens()[seq.n_computed()..seq.n_computed() + n]);
+            if t1.is_none() && seq.n_computed() + n >= seq.n_prompt() {
+                sink.out.timings.prompt_ms = ms_since(t0);
+                t1 = Some(Instant::now());
+            }
+            let rows = self.step.rows(&p, n_vocab);
+            match seq.advance(n, rows, n_vocab, self.n_ctx, &self.vocab, &mut sink) {
+                Outcome::Continue => {}
+                done => break done,
+            }
+        };
+        let Collect {
+            out: mut g,
+            on_text,
+            ..
+        } = sink;
+        if outcome == Outcome::Cancelled {
+            // Ctrl-C: keep what was said, release what the stop strings held back.
+            g.cancelled = true;
+            g.finish = FinishReason::Stop;
+            let before = g.text.len();
+            seq.finish_text(&mut g.text);
+            if g.text.len() > before {
+                on_text(&g.text[before..]);
+            }
+        }
+        g.timings.generate_ms = t1.map_or(0.0, ms_since);
+        g.timings.generated = g.tokens.len();
+        Ok(g)
+    }
+}
+
+/// The single-sequence driver's [`EventSink`]: builds the [`Generation`], streams the text, and
+/// reports Ctrl-C as a closed sink.
+struct Collect<'a> {
+    out: Generation,
+    on_text: &'a mut dyn FnMut(&str),
+    cancel: Option<&'a AtomicBool>,
+}
+
+impl EventSink for Collect<'_> {
+    fn send(&mut self, ev: Event) -> bool {
+        match ev {
+            Event::PromptLogprobs(lp) => {
+                // Entry 0 predicts nothing; entry i + 1 predicts prompt token i + 1.
+                self.out.prompt_logprobs = lp
+                    .into_iter()
+                    .skip(1)
+                    .map(|e| e.map(|t| t.top).unwrap_or_default())
+                    .collect();
+            }
+            Event::Token { id, text, logprob } => {
+                self.out.tokens.push(id);
+                if let Some(lp) = logprob {
+                    self.out.logprobs.push(lp.top);
+                }
+                if !text.is_empty() {
+                    self.out.text.push_str(&text);
+                    (self.on_text)(&text);
+                }
+            }
+            Event::Done { finish_reason, .. } => self.out.finish = finish_reason,
+            Event::Error(_) => {}
+        }
+        true
+    }
+
+    fn is_closed(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
     }
 }
 

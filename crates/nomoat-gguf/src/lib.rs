@@ -47,6 +47,8 @@ mod types;
 mod value;
 mod writer;
 
+pub mod describe;
+
 pub use error::{GgufError, Result};
 pub use gguf::Gguf;
 pub use limits::{Limits, DEFAULT_ALIGNMENT, MAX_DIMS};

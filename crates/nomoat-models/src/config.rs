@@ -3,9 +3,10 @@
 //! [`ModelConfig::from_gguf`] reads and sanity-checks every hyperparameter, collecting all errors
 //! rather than stopping at the first. Limits are checked before anything is sized from a value.
 
+use nomoat_backend::RopeMode;
 use nomoat_gguf::{Gguf, Value};
-use nomoat_kernels::ops::RopeMode;
 
+use crate::registry::ArchDef;
 use crate::ModelError;
 
 /// Largest accepted training context length (tokens). Anything sized from the context (KV cache) is
@@ -18,45 +19,49 @@ pub const MAX_VOCAB: u64 = 1 << 22;
 pub const MAX_LAYERS: u64 = 1024;
 pub const MAX_HEADS: u64 = 1024;
 /// Largest head dimension (the attention kernel's stack buffers).
-pub const MAX_HEAD_DIM: u64 = nomoat_kernels::ops::attention::MAX_HEAD_DIM as u64;
+pub const MAX_HEAD_DIM: u64 = nomoat_backend::MAX_HEAD_DIM as u64;
 
-/// The architectures nomoat runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    Llama,
-    Gemma3,
-    Qwen2,
-    Qwen3,
-}
+/// An architecture nomoat runs: a handle on its entry in the registry (`crate::registry`).
+#[derive(Clone, Copy)]
+pub struct Arch(&'static ArchDef);
 
 impl Arch {
     /// From `general.architecture`.
     pub fn from_name(name: &str) -> Option<Arch> {
-        match name {
-            "llama" => Some(Arch::Llama),
-            "gemma3" => Some(Arch::Gemma3),
-            "qwen2" => Some(Arch::Qwen2),
-            "qwen3" => Some(Arch::Qwen3),
-            _ => None,
-        }
+        crate::registry::find(name).map(Arch)
     }
 
-    /// The name used as the key prefix (`llama.context_length`, ...).
+    /// The GGUF name, also the key prefix (`llama.context_length`, ...).
     pub fn name(self) -> &'static str {
-        match self {
-            Arch::Llama => "llama",
-            Arch::Gemma3 => "gemma3",
-            Arch::Qwen2 => "qwen2",
-            Arch::Qwen3 => "qwen3",
-        }
+        self.0.name
     }
 
-    /// RoPE pair ordering: LLaMA rotates adjacent pairs, the others NeoX-style halves.
+    /// RoPE pair ordering (adjacent pairs for LLaMA, NeoX halves for most others).
     pub fn rope_mode(self) -> RopeMode {
-        match self {
-            Arch::Llama => RopeMode::Norm,
-            Arch::Gemma3 | Arch::Qwen2 | Arch::Qwen3 => RopeMode::Neox,
-        }
+        self.0.rope_mode
+    }
+
+    /// Every architecture this build runs, by GGUF name.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        crate::registry::ARCHITECTURES.iter().map(|d| d.name)
+    }
+
+    pub(crate) fn def(self) -> &'static ArchDef {
+        self.0
+    }
+}
+
+impl PartialEq for Arch {
+    fn eq(&self, other: &Arch) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for Arch {}
+
+impl std::fmt::Debug for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
     }
 }
 
@@ -166,6 +171,7 @@ impl ModelConfig {
     pub(crate) fn read(g: &Gguf) -> (Option<ModelConfig>, Vec<ModelError>) {
         let mut r = Reader {
             g,
+            arch: "",
             errs: Vec::new(),
         };
         let arch_name = match g.architecture() {
@@ -175,10 +181,14 @@ impl ModelConfig {
         let Some(arch) = Arch::from_name(&arch_name) else {
             return (
                 None,
-                vec![ModelError::UnknownArchitecture { arch: arch_name }],
+                vec![ModelError::UnknownArchitecture {
+                    arch: arch_name,
+                    known: Arch::names().collect::<Vec<_>>().join(", "),
+                }],
             );
         };
         let a = arch.name();
+        r.arch = a;
         let k = |s: &str| format!("{a}.{s}");
 
         let n_embd = r.req_int(&k("embedding_length"), MAX_EMBD);
@@ -240,25 +250,7 @@ impl ModelConfig {
             .unwrap_or(10000.0);
         let scaling = r.rope_scaling(a);
 
-        // Sliding window (gemma3).
-        let mut sliding_window = 0u32;
-        let mut swa_layers = vec![false; n_layer.unwrap_or(0) as usize];
-        if arch == Arch::Gemma3 {
-            sliding_window = r
-                .opt_int(&k("attention.sliding_window"), MAX_CTX_TRAIN)
-                .unwrap_or(0) as u32;
-            if sliding_window > 0 {
-                r.swa_pattern(&k("attention.sliding_window_pattern"), &mut swa_layers);
-            }
-        }
-
-        let attn_scale = match (arch, hdk, n_embd, n_head, n_layer) {
-            // llama.cpp: Gemma 3 27B (62 layers) scales by 1/sqrt(n_embd / n_head), the others by
-            // 1/sqrt(head_dim).
-            (Arch::Gemma3, _, Some(e), Some(h), Some(62)) => 1.0 / ((e / h) as f32).sqrt(),
-            (_, Some(d), ..) => 1.0 / (d as f32).sqrt(),
-            _ => 1.0,
-        };
+        let attn_scale = hdk.map_or(1.0, |d| 1.0 / (d as f32).sqrt());
         let final_logit_softcap = r.opt_f32(&k("final_logit_softcapping"), 0.0, 1e6);
         let attn_logit_softcap = r.opt_f32(&k("attn_logit_softcapping"), 0.0, 1e6);
 
@@ -348,25 +340,35 @@ impl ModelConfig {
                 freq_base_swa,
                 scaling,
             },
-            sliding_window,
-            swa_layers,
+            sliding_window: 0,
+            swa_layers: vec![false; n_layer as usize],
             attn_scale,
             final_logit_softcap,
             attn_logit_softcap,
             tied_output: g.tensor("output.weight").is_none(),
             special,
         };
+        let mut cfg = cfg;
+        (arch.def().hparams)(&mut r, &mut cfg);
         (Some(cfg), r.errs)
     }
 }
 
 /// Reads keys, pushing an error for each problem and returning `None` for unusable values.
-struct Reader<'a> {
+/// Architectures' hyperparameter hooks get one to read their own keys.
+pub(crate) struct Reader<'a> {
     g: &'a Gguf,
+    /// The architecture's key prefix.
+    arch: &'static str,
     errs: Vec<ModelError>,
 }
 
 impl Reader<'_> {
+    /// `ARCH.name`, the architecture's key for `name`.
+    pub(crate) fn key(&self, name: &str) -> String {
+        format!("{}.{name}", self.arch)
+    }
+
     fn bad(&mut self, key: &str, value: impl ToString, reason: impl Into<String>) {
         self.errs.push(ModelError::BadValue {
             key: key.to_owned(),
@@ -376,7 +378,7 @@ impl Reader<'_> {
     }
 
     /// An optional integer in `1..=max`.
-    fn opt_int(&mut self, key: &str, max: u64) -> Option<u64> {
+    pub(crate) fn opt_int(&mut self, key: &str, max: u64) -> Option<u64> {
         let v = self.g.get(key)?;
         if !v.is_integer() {
             self.errs.push(ModelError::WrongType {
@@ -404,7 +406,7 @@ impl Reader<'_> {
     }
 
     /// A required integer in `1..=max`.
-    fn req_int(&mut self, key: &str, max: u64) -> Option<u64> {
+    pub(crate) fn req_int(&mut self, key: &str, max: u64) -> Option<u64> {
         if !self.g.contains_key(key) {
             self.errs.push(ModelError::MissingKey {
                 key: key.to_owned(),
@@ -415,7 +417,7 @@ impl Reader<'_> {
     }
 
     /// An optional finite float in `(lo, hi]`.
-    fn opt_f32(&mut self, key: &str, lo: f32, hi: f32) -> Option<f32> {
+    pub(crate) fn opt_f32(&mut self, key: &str, lo: f32, hi: f32) -> Option<f32> {
         let v = self.g.get(key)?;
         let f = match *v {
             Value::F32(f) => f,
@@ -436,7 +438,7 @@ impl Reader<'_> {
         Some(f)
     }
 
-    fn req_f32(&mut self, key: &str, lo: f32, hi: f32, required: bool) -> Option<f32> {
+    pub(crate) fn req_f32(&mut self, key: &str, lo: f32, hi: f32, required: bool) -> Option<f32> {
         if required && !self.g.contains_key(key) {
             self.errs.push(ModelError::MissingKey {
                 key: key.to_owned(),
@@ -446,7 +448,7 @@ impl Reader<'_> {
         self.opt_f32(key, lo, hi)
     }
 
-    fn opt_string(&mut self, key: &str) -> Option<String> {
+    pub(crate) fn opt_string(&mut self, key: &str) -> Option<String> {
         match self.g.opt_str(key) {
             Ok(s) => s.map(str::to_owned),
             Err(e) => {
@@ -512,7 +514,7 @@ impl Reader<'_> {
     /// Gemma 3's per-layer sliding-window flags: an explicit `sliding_window_pattern` (a period n:
     /// layer il is local unless il % n == n-1; or an array of bools), else llama.cpp's built-in
     /// period of 6.
-    fn swa_pattern(&mut self, key: &str, layers: &mut [bool]) {
+    pub(crate) fn swa_pattern(&mut self, key: &str, layers: &mut [bool]) {
         let period = match self.g.get(key) {
             None => 6,
             Some(Value::Array(a)) => {

@@ -8,8 +8,8 @@ use nomoat_gguf::{GgmlType, GgufError};
 pub enum ModelError {
     #[error("cannot read the model file: {0}")]
     Gguf(#[from] GgufError),
-    #[error("unknown architecture `{arch}` (nomoat runs llama, gemma3, qwen2 and qwen3)")]
-    UnknownArchitecture { arch: String },
+    #[error("unknown architecture `{arch}` (nomoat runs {known})")]
+    UnknownArchitecture { arch: String, known: String },
     #[error("missing key `{key}`")]
     MissingKey { key: String },
     #[error("key `{key}` has type {found}, expected {expected}")]
@@ -63,6 +63,8 @@ pub enum ModelError {
     Unsupported(String),
     #[error("KV cache: {0}")]
     Kv(#[from] crate::kv::KvError),
+    #[error("compute backend: {0}")]
+    Backend(#[from] nomoat_backend::BackendError),
     #[error("bad batch: {0}")]
     BadBatch(String),
 }

@@ -6,39 +6,120 @@
 //! Norm weights are stored as the full multiplier (the converter already added Hugging Face's +1).
 //! Reference: llama.cpp `src/models/gemma3.cpp`, Hugging Face `modeling_gemma3.py`.
 
-use nomoat_kernels::ops::{add_assign, rms_norm, rms_norm_inplace, scale};
-use nomoat_kernels::ThreadPool;
+use nomoat_backend::{Activation, MatrixId, RopeId, RopeMode, RopeParams, VectorId};
 
-use crate::kv::KvCache;
-use crate::layers;
-use crate::model::{Model, Scratch, Step};
+use crate::config::{ModelConfig, Reader, MAX_CTX_TRAIN};
+use crate::layers::{self, slot::*, AttnParts, AttnScale, AttnWeights, Ctx, FfnWeights, Head};
+use crate::loader::Loader;
+use crate::registry::{ArchDef, Forward};
+use crate::ModelError;
 
-/// Runs every layer on the chunk; leaves the final residual stream in `s.x` (n × n_embd).
-pub(crate) fn forward(
-    m: &Model,
-    pool: &ThreadPool,
-    st: &Step<'_>,
-    kv: &mut KvCache,
-    s: &mut Scratch,
-) {
-    let (cfg, n, eps) = (&m.cfg, st.len(), m.cfg.norm_eps);
-    layers::embed(m, st, s);
-    scale(&mut s.x, (cfg.n_embd as f32).sqrt()); // x: n × n_embd
-    for (il, w) in m.layers.iter().enumerate() {
-        let swa = cfg.swa_layers[il];
-        let (post_attn, post_ffw) = (w.post_attn_norm.as_deref(), w.post_ffw_norm.as_deref());
-        rms_norm(&s.x, &w.attn_norm, eps, &mut s.h);
-        layers::qkv(m, pool, w, n, s);
-        layers::qk_norm(m, w, s);
-        layers::rope_qk(m, n, swa, s); // base 10000 on sliding-window layers
-        scale(&mut s.q, cfg.attn_scale); // the scale goes on Q; attention then uses 1.0
-        layers::attention(m, pool, il, 1.0, st, kv, s); // window masked when `swa`
-        layers::linear(m, pool, &w.wo, &s.attn, n, &mut s.h);
-        rms_norm_inplace(&mut s.h, post_attn.expect("validated"), eps);
-        add_assign(&mut s.x, &s.h);
-        rms_norm(&s.x, &w.ffn_norm, eps, &mut s.h);
-        layers::ffn_geglu(m, pool, w, n, m.opts.gelu, s); // h = down(gelu(gate·h) ⊙ up·h)
-        rms_norm_inplace(&mut s.h, post_ffw.expect("validated"), eps);
-        add_assign(&mut s.x, &s.h);
+pub(crate) static GEMMA3: ArchDef = ArchDef {
+    name: "gemma3",
+    rope_mode: RopeMode::Neox,
+    hparams,
+    load,
+};
+
+/// `attention.sliding_window` and which layers use it; the 27B model's attention scale.
+fn hparams(r: &mut Reader<'_>, cfg: &mut ModelConfig) {
+    cfg.sliding_window = r
+        .opt_int(&r.key("attention.sliding_window"), MAX_CTX_TRAIN)
+        .unwrap_or(0) as u32;
+    if cfg.sliding_window > 0 {
+        let key = r.key("attention.sliding_window_pattern");
+        r.swa_pattern(&key, &mut cfg.swa_layers);
+    }
+    // llama.cpp: Gemma 3 27B (62 layers) scales by 1/sqrt(n_embd / n_head), the others by
+    // 1/sqrt(head_dim).
+    if cfg.n_layer == 62 {
+        cfg.attn_scale = 1.0 / ((cfg.n_embd / cfg.n_head) as f32).sqrt();
+    }
+}
+
+#[derive(Debug)]
+struct Block {
+    attn_norm: VectorId,
+    attn: AttnWeights,
+    post_attn_norm: VectorId,
+    ffn_norm: VectorId,
+    ffn: FfnWeights,
+    post_ffw_norm: VectorId,
+}
+
+#[derive(Debug)]
+struct Gemma3 {
+    embd: MatrixId,
+    /// Global layers' RoPE and the sliding-window layers' (base `rope.freq_base_swa`).
+    rope_global: RopeId,
+    rope_swa: RopeId,
+    blocks: Vec<Block>,
+    head: Head,
+}
+
+fn load(ld: &mut Loader<'_>, cfg: &ModelConfig) -> Result<Box<dyn Forward>, ModelError> {
+    let embd = layers::load_embeddings(ld, cfg)?;
+    // The LM head is always the embedding matrix; an `output.weight` would be ignored.
+    let head = Head::load(ld, cfg, embd, true)?;
+    let global = layers::rope_params(ld, cfg)?;
+    // llama.cpp: sliding-window layers use their own base and no position scaling.
+    let swa = RopeParams {
+        freq_base: cfg.rope.freq_base_swa,
+        freq_scale: 1.0,
+        ..global.clone()
+    };
+    let (rope_global, rope_swa) = (ld.rope(global), ld.rope(swa));
+    let parts = AttnParts {
+        biases: false,
+        qk_norm: true,
+    };
+    let e = cfg.n_embd;
+    let blocks = (0..cfg.n_layer)
+        .map(|il| {
+            let p = |n: &str| format!("blk.{il}.{n}");
+            Ok(Block {
+                attn_norm: ld.vector(&p("attn_norm.weight"), e)?,
+                attn: AttnWeights::load(ld, cfg, il, parts)?,
+                post_attn_norm: ld.vector(&p("post_attention_norm.weight"), e)?,
+                ffn_norm: ld.vector(&p("ffn_norm.weight"), e)?,
+                ffn: FfnWeights::load(ld, cfg, il)?,
+                post_ffw_norm: ld.vector(&p("post_ffw_norm.weight"), e)?,
+            })
+        })
+        .collect::<Result<_, ModelError>>()?;
+    Ok(Box::new(Gemma3 {
+        embd,
+        rope_global,
+        rope_swa,
+        blocks,
+        head,
+    }))
+}
+
+impl Forward for Gemma3 {
+    fn layers(&self, cx: &mut Ctx<'_>) {
+        let cfg = cx.cfg;
+        cx.embed(self.embd);
+        cx.scale(X, (cfg.n_embd as f32).sqrt()); // X: n × n_embd
+        for (il, b) in self.blocks.iter().enumerate() {
+            let (rope, window) = match cfg.swa_layers[il] {
+                true => (self.rope_swa, cfg.sliding_window),
+                false => (self.rope_global, 0),
+            };
+            cx.norm(X, b.attn_norm, H);
+            // The scale goes on Q; attention then uses 1.0.
+            let scale = AttnScale::Query(cfg.attn_scale);
+            layers::self_attention(cx, &b.attn, il, rope, scale, window);
+            cx.norm(H, b.post_attn_norm, H);
+            cx.add(X, H);
+            cx.norm(X, b.ffn_norm, H);
+            layers::gated_ffn(cx, &b.ffn, Activation::Gelu); // H = down(gelu(gate·H) ⊙ up·H)
+            cx.norm(H, b.post_ffw_norm, H);
+            cx.add(X, H);
+        }
+    }
+
+    fn head(&self) -> &Head {
+        &self.head
     }
 }

@@ -2,11 +2,10 @@
 //! tables, and reference-counted blocks so sequences can share the blocks of a common prompt
 //! prefix.
 //!
-//! Memory is `n_blocks × block_bytes()`, allocated once by [`KvCache::new`]; running out of blocks is
-//! an error ([`KvError::OutOfBlocks`]), never a panic or a reallocation.
-//!
-//! Layout of one layer's K (and V) storage, the one the attention op reads:
-//! `[n_blocks][n_kv_head][block_size][head_dim]`.
+//! The storage itself is backend-owned (a [`KvStore`]: host vectors on the CPU, device memory on
+//! a GPU), `n_blocks × block_bytes()`, allocated once by [`KvCache::new`]; this module keeps the
+//! bookkeeping. Running out of blocks is an error ([`KvError::OutOfBlocks`]), never a panic or a
+//! reallocation.
 //!
 //! Sharing: [`KvCache::fork_prefix`] and [`KvCache::attach_blocks`] make several sequences (and the
 //! server's prefix cache, through [`KvCache::retain_block`]) reference the same blocks. A block is
@@ -16,8 +15,7 @@
 //! Gemma 3's sliding-window layers store every position like the global ones (simplest; the window
 //! is applied by the attention mask), so their memory is not reclaimed early.
 
-use half::f16;
-use nomoat_kernels::ops::{KvBlocks, KvDtype, KvPool};
+use nomoat_backend::{Backend, BackendError, KvDtype, KvGeometry, KvStore};
 
 use crate::ModelConfig;
 
@@ -53,56 +51,13 @@ pub enum KvError {
     BadGeometry(String),
 }
 
-enum Store {
-    F16(Vec<f16>),
-    F32(Vec<f32>),
-}
-
-impl Store {
-    fn pool(&self) -> KvPool<'_> {
-        match self {
-            Store::F16(v) => KvPool::F16(v),
-            Store::F32(v) => KvPool::F32(v),
+impl From<BackendError> for KvError {
+    fn from(e: BackendError) -> KvError {
+        match e {
+            BackendError::KvTooLarge { what } => KvError::TooLarge { what },
+            other => KvError::BadGeometry(other.to_string()),
         }
     }
-
-    fn write(&mut self, at: usize, src: &[f32]) {
-        match self {
-            Store::F16(v) => {
-                for (d, &s) in v[at..at + src.len()].iter_mut().zip(src) {
-                    *d = f16::from_f32(s);
-                }
-            }
-            Store::F32(v) => v[at..at + src.len()].copy_from_slice(src),
-        }
-    }
-
-    fn copy_within(&mut self, from: usize, to: usize, len: usize) {
-        match self {
-            Store::F16(v) => v.copy_within(from..from + len, to),
-            Store::F32(v) => v.copy_within(from..from + len, to),
-        }
-    }
-}
-
-fn alloc_store(dtype: KvDtype, n: usize, what: &str) -> Result<Store, KvError> {
-    let too_large = || KvError::TooLarge {
-        what: what.to_owned(),
-    };
-    Ok(match dtype {
-        KvDtype::F16 => {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n).map_err(|_| too_large())?;
-            v.resize(n, f16::ZERO);
-            Store::F16(v)
-        }
-        KvDtype::F32 => {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n).map_err(|_| too_large())?;
-            v.resize(n, 0.0);
-            Store::F32(v)
-        }
-    })
 }
 
 #[derive(Clone, Debug, Default)]
@@ -113,15 +68,8 @@ struct Seq {
 
 /// The paged KV cache of one model. See the module docs.
 pub struct KvCache {
-    n_layer: usize,
-    n_kv_head: usize,
-    head_dim_k: usize,
-    head_dim_v: usize,
-    block_size: usize,
-    n_blocks: usize,
-    dtype: KvDtype,
-    k: Vec<Store>,
-    v: Vec<Store>,
+    geom: KvGeometry,
+    store: Box<dyn KvStore>,
     refs: Vec<u32>,
     free: Vec<u32>,
     seqs: Vec<Option<Seq>>,
@@ -130,17 +78,19 @@ pub struct KvCache {
 impl std::fmt::Debug for KvCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KvCache")
-            .field("n_blocks", &self.n_blocks)
-            .field("block_size", &self.block_size)
+            .field("n_blocks", &self.geom.n_blocks)
+            .field("block_size", &self.geom.block_size)
             .field("free", &self.free.len())
-            .field("dtype", &self.dtype)
+            .field("dtype", &self.geom.dtype)
             .finish()
     }
 }
 
 impl KvCache {
-    /// A cache of `n_blocks` blocks of `block_size` tokens for every layer of `cfg`, allocated now.
+    /// A cache of `n_blocks` blocks of `block_size` tokens for every layer of `cfg`, its storage
+    /// allocated now by `backend`.
     pub fn new(
+        backend: &dyn Backend,
         cfg: &ModelConfig,
         n_blocks: usize,
         block_size: usize,
@@ -151,27 +101,7 @@ impl KvCache {
                 "{n_blocks} blocks of {block_size} tokens"
             )));
         }
-        let per_layer = |hd: usize| {
-            n_blocks
-                .checked_mul(block_size)
-                .and_then(|x| x.checked_mul(cfg.n_head_kv))
-                .and_then(|x| x.checked_mul(hd))
-                .ok_or_else(|| KvError::TooLarge {
-                    what: format!("{n_blocks} blocks × {block_size} tokens"),
-                })
-        };
-        let (nk, nv) = (per_layer(cfg.head_dim_k)?, per_layer(cfg.head_dim_v)?);
-        let what = format!(
-            "{n_blocks} blocks × {block_size} tokens × {} layers",
-            cfg.n_layer
-        );
-        let mut k = Vec::with_capacity(cfg.n_layer);
-        let mut v = Vec::with_capacity(cfg.n_layer);
-        for _ in 0..cfg.n_layer {
-            k.push(alloc_store(dtype, nk, &what)?);
-            v.push(alloc_store(dtype, nv, &what)?);
-        }
-        Ok(KvCache {
+        let geom = KvGeometry {
             n_layer: cfg.n_layer,
             n_kv_head: cfg.n_head_kv,
             head_dim_k: cfg.head_dim_k,
@@ -179,8 +109,11 @@ impl KvCache {
             block_size,
             n_blocks,
             dtype,
-            k,
-            v,
+        };
+        let store = backend.new_kv_store(&geom)?;
+        Ok(KvCache {
+            geom,
+            store,
             refs: vec![0; n_blocks],
             // Pop from the end: hand out low block ids first.
             free: (0..n_blocks as u32).rev().collect(),
@@ -190,39 +123,37 @@ impl KvCache {
 
     /// Whether this cache has the layer count and K/V head geometry of `cfg`.
     pub fn fits(&self, cfg: &ModelConfig) -> bool {
-        (
-            self.n_layer,
-            self.n_kv_head,
-            self.head_dim_k,
-            self.head_dim_v,
-        ) == (cfg.n_layer, cfg.n_head_kv, cfg.head_dim_k, cfg.head_dim_v)
+        let g = &self.geom;
+        (g.n_layer, g.n_kv_head, g.head_dim_k, g.head_dim_v)
+            == (cfg.n_layer, cfg.n_head_kv, cfg.head_dim_k, cfg.head_dim_v)
     }
 
     /// Bytes of one block across all layers, K and V.
     pub fn block_bytes(&self) -> usize {
-        let elem = match self.dtype {
-            KvDtype::F16 => 2,
-            KvDtype::F32 => 4,
-        };
-        self.n_layer * self.block_size * self.n_kv_head * (self.head_dim_k + self.head_dim_v) * elem
+        self.geom.block_bytes().unwrap_or(usize::MAX)
     }
 
-    /// Total bytes of the cache.
+    /// Total bytes of the cache's storage.
     pub fn total_bytes(&self) -> usize {
-        self.block_bytes() * self.n_blocks
+        self.store.bytes()
     }
 
     pub fn block_size(&self) -> usize {
-        self.block_size
+        self.geom.block_size
     }
     pub fn n_blocks(&self) -> usize {
-        self.n_blocks
+        self.geom.n_blocks
     }
     pub fn n_free_blocks(&self) -> usize {
         self.free.len()
     }
     pub fn dtype(&self) -> KvDtype {
-        self.dtype
+        self.geom.dtype
+    }
+
+    /// The backend's storage, for the attention op.
+    pub(crate) fn store_mut(&mut self) -> &mut dyn KvStore {
+        self.store.as_mut()
     }
 
     /// A new, empty sequence.
@@ -293,7 +224,7 @@ impl KvCache {
 
     /// Keeps `s`'s first `len` tokens and drops the rest (blocks no longer needed are released).
     pub fn truncate(&mut self, s: SeqId, len: usize) -> Result<(), KvError> {
-        let bs = self.block_size;
+        let bs = self.geom.block_size;
         let seq = self.seq_mut(s)?;
         if len > seq.len {
             return Err(KvError::BadLength {
@@ -324,7 +255,7 @@ impl KvCache {
                 n: n_tokens,
             });
         }
-        let blocks: Vec<BlockId> = s.blocks[..n_tokens.div_ceil(self.block_size)]
+        let blocks: Vec<BlockId> = s.blocks[..n_tokens.div_ceil(self.geom.block_size)]
             .iter()
             .map(|&b| BlockId(b))
             .collect();
@@ -342,10 +273,10 @@ impl KvCache {
         if self.seq(s)?.len != 0 || !self.seq(s)?.blocks.is_empty() {
             return Err(KvError::NotEmpty(s));
         }
-        if blocks.len() != n_tokens.div_ceil(self.block_size) {
+        if blocks.len() != n_tokens.div_ceil(self.geom.block_size) {
             return Err(KvError::BadLength {
                 seq: s,
-                len: blocks.len() * self.block_size,
+                len: blocks.len() * self.geom.block_size,
                 what: "attach",
                 n: n_tokens,
             });
@@ -398,13 +329,13 @@ impl KvCache {
             return Ok(0);
         }
         let have = seq.blocks.len();
-        let need = (seq.len + n_new).div_ceil(self.block_size);
-        let cow = usize::from(seq.len % self.block_size != 0 && self.last_shared(seq));
+        let need = (seq.len + n_new).div_ceil(self.geom.block_size);
+        let cow = usize::from(seq.len % self.geom.block_size != 0 && self.last_shared(seq));
         Ok(need.saturating_sub(have) + cow)
     }
 
     fn last_shared(&self, seq: &Seq) -> bool {
-        let slot = seq.len / self.block_size;
+        let slot = seq.len / self.geom.block_size;
         seq.blocks
             .get(slot)
             .is_some_and(|&b| self.refs[b as usize] > 1)
@@ -423,7 +354,7 @@ impl KvCache {
         if n_new == 0 {
             return Ok(());
         }
-        let bs = self.block_size;
+        let bs = self.geom.block_size;
         let len = self.seq(s)?.len;
         // Un-share the block the new tokens start writing into (only a partial last block can be
         // shared and still written; blocks past `len` are never shared).
@@ -444,35 +375,40 @@ impl KvCache {
     }
 
     fn copy_block(&mut self, from: u32, to: u32) {
-        let per_k = self.n_kv_head * self.block_size * self.head_dim_k;
-        let per_v = self.n_kv_head * self.block_size * self.head_dim_v;
-        for l in 0..self.n_layer {
-            self.k[l].copy_within(from as usize * per_k, to as usize * per_k, per_k);
-            self.v[l].copy_within(from as usize * per_v, to as usize * per_v, per_v);
-        }
+        self.store.copy_block(from, to);
+    }
+
+    /// Where position `pos` of `s` lives: `(block, slot)`. The slot must have been reserved
+    /// and, for a write, must not be shared (guaranteed by [`KvCache::reserve`]); a violation is
+    /// a bug and panics.
+    fn slot(&self, s: SeqId, pos: usize, writing: bool) -> (u32, usize) {
+        let bs = self.geom.block_size;
+        let seq = self.seq(s).expect("a live sequence");
+        let b = seq.blocks[pos / bs];
+        assert!(
+            !writing || self.refs[b as usize] == 1,
+            "write into a shared KV block"
+        );
+        (b, pos % bs)
     }
 
     /// Stores K (`n_kv_head × head_dim_k`) and V (`n_kv_head × head_dim_v`) of the token at
-    /// position `pos` of `s` in `layer`. The slot must have been reserved and must not be shared
-    /// (guaranteed by [`KvCache::reserve`]); a violation is a bug and panics.
+    /// position `pos` of `s` in `layer` (the forward pass writes through the backend's attention
+    /// op instead; this is for tests and tools).
     pub fn write(&mut self, layer: usize, s: SeqId, pos: usize, k: &[f32], v: &[f32]) {
-        let bs = self.block_size;
-        let seq = self.seq(s).expect("write to a live sequence");
-        let b = seq.blocks[pos / bs] as usize;
-        assert!(self.refs[b] == 1, "write into a shared KV block");
-        let slot = pos % bs;
-        let (hk, hv, nkv) = (self.head_dim_k, self.head_dim_v, self.n_kv_head);
-        for h in 0..nkv {
-            let at = ((b * nkv + h) * bs + slot) * hk;
-            self.k[layer].write(at, &k[h * hk..(h + 1) * hk]);
-            let at = ((b * nkv + h) * bs + slot) * hv;
-            self.v[layer].write(at, &v[h * hv..(h + 1) * hv]);
-        }
+        let (b, slot) = self.slot(s, pos, true);
+        self.store.write(layer, b, slot, k, v);
+    }
+
+    /// Reads back K and V of the token at `pos` of `s` in `layer`.
+    pub fn read(&self, layer: usize, s: SeqId, pos: usize, k: &mut [f32], v: &mut [f32]) {
+        let (b, slot) = self.slot(s, pos, false);
+        self.store.read(layer, b, slot, k, v);
     }
 
     /// Marks `n` more tokens of `s` as stored (after their K/V were written in every layer).
     pub fn advance(&mut self, s: SeqId, n: usize) -> Result<(), KvError> {
-        let cap = self.seq(s)?.blocks.len() * self.block_size;
+        let cap = self.seq(s)?.blocks.len() * self.geom.block_size;
         let seq = self.seq_mut(s)?;
         if seq.len + n > cap {
             return Err(KvError::BadLength {
@@ -485,25 +421,23 @@ impl KvCache {
         seq.len += n;
         Ok(())
     }
-
-    /// K and V of one layer for the attention op.
-    pub fn layer(&self, layer: usize) -> KvBlocks<'_> {
-        KvBlocks {
-            k: self.k[layer].pool(),
-            v: self.v[layer].pool(),
-            block_size: self.block_size,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{Arch, RopeConfig, RopeScaling, SpecialTokens};
+    use nomoat_backend::BackendOptions;
+
+    fn cache(n_blocks: usize, block_size: usize, dtype: KvDtype) -> Result<KvCache, KvError> {
+        let be = nomoat_backend::create("cpu", &BackendOptions::default()).unwrap();
+        KvCache::new(be.as_ref(), &cfg(), n_blocks, block_size, dtype)
+    }
 
     fn cfg() -> ModelConfig {
+        let arch = Arch::from_name("llama").unwrap();
         ModelConfig {
-            arch: Arch::Llama,
+            arch,
             n_vocab: 16,
             n_embd: 8,
             n_layer: 2,
@@ -515,7 +449,7 @@ mod tests {
             n_ctx_train: 64,
             norm_eps: 1e-5,
             rope: RopeConfig {
-                mode: Arch::Llama.rope_mode(),
+                mode: arch.rope_mode(),
                 n_rot: 4,
                 freq_base: 10000.0,
                 freq_base_swa: 10000.0,
@@ -543,16 +477,14 @@ mod tests {
     }
 
     fn k_at(kv: &KvCache, s: SeqId, pos: usize) -> f32 {
-        let b = kv.block_table(s).unwrap()[pos / kv.block_size()] as usize;
-        match kv.layer(1).k {
-            KvPool::F32(d) => d[(b * kv.block_size() + pos % kv.block_size()) * 4],
-            KvPool::F16(d) => d[(b * kv.block_size() + pos % kv.block_size()) * 4].to_f32(),
-        }
+        let (mut k, mut v) = ([0.0; 4], [0.0; 4]);
+        kv.read(1, s, pos, &mut k, &mut v);
+        k[0]
     }
 
     #[test]
     fn allocation_is_bounded_and_all_or_nothing() {
-        let mut kv = KvCache::new(&cfg(), 4, 4, KvDtype::F32).unwrap();
+        let mut kv = cache(4, 4, KvDtype::F32).unwrap();
         assert_eq!(kv.total_bytes(), 4 * kv.block_bytes());
         assert_eq!(kv.block_bytes(), 2 * 4 * (4 + 4) * 4);
         let s = kv.alloc_seq();
@@ -570,13 +502,13 @@ mod tests {
         kv.free_seq(s).unwrap();
         assert_eq!(kv.n_free_blocks(), 4);
         assert_eq!(kv.free_seq(s), Err(KvError::UnknownSeq(s)));
-        assert!(KvCache::new(&cfg(), 0, 4, KvDtype::F16).is_err());
-        assert!(KvCache::new(&cfg(), usize::MAX / 2, 1 << 20, KvDtype::F16).is_err());
+        assert!(cache(0, 4, KvDtype::F16).is_err());
+        assert!(cache(usize::MAX / 2, 1 << 20, KvDtype::F16).is_err());
     }
 
     #[test]
     fn shared_prefix_blocks_are_copied_on_write() {
-        let mut kv = KvCache::new(&cfg(), 8, 4, KvDtype::F16).unwrap();
+        let mut kv = cache(8, 4, KvDtype::F16).unwrap();
         let a = kv.alloc_seq();
         fill(&mut kv, a, 6, 0.0); // one full block, one with 2 of 4 slots
         let b = kv.alloc_seq();
@@ -611,7 +543,7 @@ mod tests {
 
     #[test]
     fn bad_lengths_are_errors() {
-        let mut kv = KvCache::new(&cfg(), 2, 4, KvDtype::F32).unwrap();
+        let mut kv = cache(2, 4, KvDtype::F32).unwrap();
         let a = kv.alloc_seq();
         fill(&mut kv, a, 3, 0.0);
         assert!(kv.truncate(a, 4).is_err());

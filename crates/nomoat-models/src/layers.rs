@@ -1,219 +1,334 @@
-//! Pieces shared by the architectures' layer loops. Shapes: `n` = tokens in the chunk; every
-//! activation buffer of [`Scratch`] is row-major with one row per token.
+//! The layer library: the blocks architectures are assembled from (self-attention with its
+//! projections, gated FFN, the output head), their weights loaded by GGUF name, and [`Ctx`], the
+//! view of one step an architecture's forward pass writes against.
+//!
+//! Shapes: `n` = tokens in the step; every activation slot holds one row per token. The standard
+//! slots ([`slot`]) are sized from the config by [`standard_slots`].
 
-use nomoat_kernels::ops::{self, AttnParams, GeluMode, SeqTables};
-use nomoat_kernels::{matmul, ThreadPool};
+use nomoat_backend::{
+    Act, Activation, Attention, Backend, KvStore, MatrixId, RopeId, RopeParams, VectorId, Workspace,
+};
 
-use crate::kv::KvCache;
-use crate::model::{Model, Scratch, Step};
-use crate::weights::{LayerWeights, MatrixRef};
+use crate::config::{ModelConfig, RopeScaling};
+use crate::loader::Loader;
+use crate::ModelError;
 
-/// Per-chunk bookkeeping before the layer loop: RoPE cos/sin for every token (global and
-/// sliding-window bases) and the block tables of the chunk's sequences for the attention op.
-pub(crate) fn prepare_step(m: &Model, st: &Step<'_>, kv: &KvCache, s: &mut Scratch) {
-    let n_rot = m.cfg.rope.n_rot;
-    let has_swa = m.cfg.swa_layers.iter().any(|&b| b);
-    for (t, &p) in st.pos.iter().enumerate() {
-        ops::rope_cache(&m.rope_global, p, &mut s.rope_g[t * n_rot..(t + 1) * n_rot]);
-        if has_swa {
-            ops::rope_cache(&m.rope_swa, p, &mut s.rope_l[t * n_rot..(t + 1) * n_rot]);
+/// The standard activation slots.
+pub(crate) mod slot {
+    use nomoat_backend::Act;
+    /// Residual stream, n × n_embd.
+    pub const X: Act = Act(0);
+    /// Normed input / block output, n × n_embd.
+    pub const H: Act = Act(1);
+    /// n × (n_head · head_dim_k).
+    pub const Q: Act = Act(2);
+    /// n × (n_kv_head · head_dim_k).
+    pub const K: Act = Act(3);
+    /// n × (n_kv_head · head_dim_v).
+    pub const V: Act = Act(4);
+    /// Attention output, n × (n_head · head_dim_v).
+    pub const ATTN: Act = Act(5);
+    /// n × n_ff.
+    pub const GATE: Act = Act(6);
+    /// n × n_ff.
+    pub const UP: Act = Act(7);
+    /// Rows selected for logits, n_out × n_embd.
+    pub const OUT: Act = Act(8);
+}
+
+/// Widths of the standard slots, in [`slot`] order.
+pub(crate) fn standard_slots(cfg: &ModelConfig) -> Vec<usize> {
+    let e = cfg.n_embd;
+    vec![
+        e,
+        e,
+        cfg.q_dim(),
+        cfg.k_dim(),
+        cfg.v_dim(),
+        cfg.attn_out_dim(),
+        cfg.n_ff,
+        cfg.n_ff,
+        e,
+    ]
+}
+
+/// One step as an architecture sees it: the backend, the step's workspace and KV storage, the
+/// config and the token count. Every op works on the step's `n` rows.
+pub(crate) struct Ctx<'a> {
+    pub(crate) be: &'a dyn Backend,
+    pub(crate) ws: &'a mut Workspace,
+    pub(crate) kv: &'a mut dyn KvStore,
+    pub(crate) cfg: &'a ModelConfig,
+    pub(crate) n: usize,
+}
+
+impl Ctx<'_> {
+    /// `X = table[tokens]`.
+    pub(crate) fn embed(&mut self, table: MatrixId) {
+        self.be.embed(self.ws, table, slot::X);
+    }
+
+    /// RMSNorm with the model's epsilon over groups of `len(w)` values; `out` may be `x`.
+    pub(crate) fn norm(&mut self, x: Act, w: VectorId, out: Act) {
+        let eps = self.cfg.norm_eps;
+        self.be.rms_norm(self.ws, x, w, eps, out, self.n);
+    }
+
+    /// `y = x · Wᵀ`.
+    pub(crate) fn matmul(&mut self, w: MatrixId, x: Act, y: Act) {
+        self.be.matmul(self.ws, w, x, y, self.n);
+    }
+
+    /// `x += y` (the residual connections).
+    pub(crate) fn add(&mut self, x: Act, y: Act) {
+        self.be.add(self.ws, x, y, self.n);
+    }
+
+    /// `x *= s`.
+    pub(crate) fn scale(&mut self, x: Act, s: f32) {
+        self.be.scale(self.ws, x, s, self.n);
+    }
+
+    fn bias(&mut self, x: Act, b: Option<VectorId>) {
+        if let Some(b) = b {
+            self.be.add_bias(self.ws, x, b, self.n);
         }
     }
-    s.ranges.clear();
-    s.table.clear();
-    s.seen.clear();
-    for &seq in st.seqs {
-        let range = match s.seen.iter().find(|e| e.0 == seq) {
-            Some(&(_, start, len)) => (start, len),
-            None => {
-                let t = kv.block_table(seq).expect("sequence checked by forward");
-                let start = s.table.len() as u32;
-                s.table.extend_from_slice(t);
-                s.seen.push((seq, start, t.len() as u32));
-                (start, t.len() as u32)
-            }
-        };
-        s.ranges.push(range);
-    }
 }
 
-/// `y = x · Wᵀ` for `n` rows.
-#[inline]
-pub(crate) fn linear(
-    m: &Model,
-    pool: &ThreadPool,
-    w: &MatrixRef,
-    x: &[f32],
-    n: usize,
-    y: &mut [f32],
-) {
-    match &w.packed {
-        Some(p) => nomoat_kernels::matmul_packed(pool, p, x, n, y),
-        None => matmul(pool, &w.matrix(&m.file), x, n, y),
-    }
+/// How attention scores are scaled.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum AttnScale {
+    /// Inside the attention op: `softmax(q·k · s)` (llama.cpp's `kq_scale`).
+    Kernel(f32),
+    /// On Q before the op, which then uses 1 (Gemma, as llama.cpp computes it).
+    Query(f32),
 }
 
-/// `x[t] = embedding(token t)` (n × n_embd).
-pub(crate) fn embed(m: &Model, st: &Step<'_>, s: &mut Scratch) {
-    let e = &m.token_embd;
-    match &e.packed {
-        Some(p) => p.get_rows(st.tokens, &mut s.x),
-        None => ops::get_rows(e.ty, e.bytes(&m.file), e.n_cols, st.tokens, &mut s.x),
-    }
+/// Self-attention projections of one layer: `[n_embd] → Q, K, V → [n_embd]`, optional biases
+/// and per-head Q/K RMSNorm.
+#[derive(Debug)]
+pub(crate) struct AttnWeights {
+    pub wq: MatrixId,
+    pub wk: MatrixId,
+    pub wv: MatrixId,
+    pub wo: MatrixId,
+    pub bq: Option<VectorId>,
+    pub bk: Option<VectorId>,
+    pub bv: Option<VectorId>,
+    pub q_norm: Option<VectorId>,
+    pub k_norm: Option<VectorId>,
 }
 
-/// Adds `bias` to every row of `x`.
-fn add_bias(x: &mut [f32], bias: Option<&Vec<f32>>) {
-    if let Some(b) = bias {
-        for row in x.chunks_exact_mut(b.len()) {
-            ops::add_assign(row, b);
-        }
-    }
+/// Which optional parts of [`AttnWeights`] an architecture has.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AttnParts {
+    /// Q/K/V biases required (else applied when present).
+    pub biases: bool,
+    /// Per-head Q/K RMSNorm (`attn_q_norm`, `attn_k_norm`), required.
+    pub qk_norm: bool,
 }
 
-/// `q, k, v = h·Wqᵀ (+bq), h·Wkᵀ (+bk), h·Wvᵀ (+bv)` from the normed input `s.h`.
-pub(crate) fn qkv(m: &Model, pool: &ThreadPool, w: &LayerWeights, n: usize, s: &mut Scratch) {
-    linear(m, pool, &w.wq, &s.h, n, &mut s.q);
-    linear(m, pool, &w.wk, &s.h, n, &mut s.k);
-    linear(m, pool, &w.wv, &s.h, n, &mut s.v);
-    add_bias(&mut s.q, w.bq.as_ref());
-    add_bias(&mut s.k, w.bk.as_ref());
-    add_bias(&mut s.v, w.bv.as_ref());
-}
-
-/// Per-head RMSNorm of Q and K (Qwen 3, Gemma 3), before RoPE.
-pub(crate) fn qk_norm(m: &Model, w: &LayerWeights, s: &mut Scratch) {
-    let eps = m.cfg.norm_eps;
-    if let Some(qn) = &w.q_norm {
-        ops::rms_norm_inplace(&mut s.q, qn, eps);
-    }
-    if let Some(kn) = &w.k_norm {
-        ops::rms_norm_inplace(&mut s.k, kn, eps);
-    }
-}
-
-/// Rotates Q and K of every token; `swa` selects the sliding-window layers' RoPE base.
-pub(crate) fn rope_qk(m: &Model, n: usize, swa: bool, s: &mut Scratch) {
-    let cfg = &m.cfg;
-    let n_rot = cfg.rope.n_rot;
-    let cache = if swa { &s.rope_l } else { &s.rope_g };
-    let (qd, kd) = (cfg.q_dim(), cfg.k_dim());
-    for t in 0..n {
-        let c = &cache[t * n_rot..(t + 1) * n_rot];
-        ops::rope_apply(
-            &mut s.q[t * qd..(t + 1) * qd],
-            cfg.head_dim_k,
-            c,
-            cfg.rope.mode,
+impl AttnWeights {
+    pub(crate) fn load(
+        ld: &mut Loader<'_>,
+        cfg: &ModelConfig,
+        il: usize,
+        parts: AttnParts,
+    ) -> Result<AttnWeights, ModelError> {
+        let p = |n: &str| format!("blk.{il}.{n}");
+        let (e, q, k, v, o) = (
+            cfg.n_embd,
+            cfg.q_dim(),
+            cfg.k_dim(),
+            cfg.v_dim(),
+            cfg.attn_out_dim(),
         );
-        ops::rope_apply(
-            &mut s.k[t * kd..(t + 1) * kd],
-            cfg.head_dim_k,
-            c,
-            cfg.rope.mode,
-        );
+        let hd = cfg.head_dim_k;
+        Ok(AttnWeights {
+            wq: ld.matrix(&p("attn_q.weight"), [e, q])?,
+            wk: ld.matrix(&p("attn_k.weight"), [e, k])?,
+            wv: ld.matrix(&p("attn_v.weight"), [e, v])?,
+            wo: ld.matrix(&p("attn_output.weight"), [o, e])?,
+            bq: ld.vector_if(&p("attn_q.bias"), q, parts.biases)?,
+            bk: ld.vector_if(&p("attn_k.bias"), k, parts.biases)?,
+            bv: ld.vector_if(&p("attn_v.bias"), v, parts.biases)?,
+            q_norm: match parts.qk_norm {
+                true => Some(ld.vector(&p("attn_q_norm.weight"), hd)?),
+                false => None,
+            },
+            k_norm: match parts.qk_norm {
+                true => Some(ld.vector(&p("attn_k_norm.weight"), hd)?),
+                false => None,
+            },
+        })
     }
 }
 
-/// Appends the chunk's K and V of layer `il` to the cache, then attends: `s.attn` = softmax(QKᵀ ·
-/// scale + mask) V per head, n × (n_head · head_dim_v). Sliding-window layers see the last
-/// `sliding_window` positions only.
-pub(crate) fn attention(
-    m: &Model,
-    pool: &ThreadPool,
+/// Self-attention of layer `il` from the normed input `H` back into `H`: Q/K/V projections
+/// (+biases), per-head Q/K norms, RoPE, the cache append and attention over each token's
+/// sequence (windowed when `window > 0`), the output projection.
+pub(crate) fn self_attention(
+    cx: &mut Ctx<'_>,
+    w: &AttnWeights,
     il: usize,
-    scale: f32,
-    st: &Step<'_>,
-    kv: &mut KvCache,
-    s: &mut Scratch,
+    rope: RopeId,
+    scale: AttnScale,
+    window: u32,
 ) {
-    let cfg = &m.cfg;
-    let (kd, vd) = (cfg.k_dim(), cfg.v_dim());
-    for t in 0..st.len() {
-        kv.write(
-            il,
-            st.seqs[t],
-            st.pos[t] as usize,
-            &s.k[t * kd..(t + 1) * kd],
-            &s.v[t * vd..(t + 1) * vd],
-        );
+    use slot::*;
+    cx.matmul(w.wq, H, Q); // n × n_head·hd
+    cx.matmul(w.wk, H, K); // n × n_kv·hd
+    cx.matmul(w.wv, H, V);
+    cx.bias(Q, w.bq);
+    cx.bias(K, w.bk);
+    cx.bias(V, w.bv);
+    if let Some(qn) = w.q_norm {
+        cx.norm(Q, qn, Q); // RMSNorm over each head
     }
-    let p = AttnParams {
+    if let Some(kn) = w.k_norm {
+        cx.norm(K, kn, K);
+    }
+    let (cfg, n) = (cx.cfg, cx.n);
+    cx.be.rope(cx.ws, Q, cfg.head_dim_k, rope, n);
+    cx.be.rope(cx.ws, K, cfg.head_dim_k, rope, n);
+    let kernel_scale = match scale {
+        AttnScale::Kernel(s) => s,
+        AttnScale::Query(s) => {
+            cx.scale(Q, s);
+            1.0
+        }
+    };
+    let a = Attention {
         n_head: cfg.n_head,
         n_kv_head: cfg.n_head_kv,
         head_dim_k: cfg.head_dim_k,
         head_dim_v: cfg.head_dim_v,
-        scale,
-        window: if cfg.swa_layers[il] {
-            cfg.sliding_window
-        } else {
-            0
-        },
+        scale: kernel_scale,
+        window,
         softcap: cfg.attn_logit_softcap.unwrap_or(0.0),
-        f16_vec_path: m.opts.llama_cpp_attention && st.len() < 64,
     };
-    let tabs = SeqTables {
-        pos: st.pos,
-        ranges: &s.ranges,
-        table: &s.table,
-    };
-    ops::attention(pool, &p, &s.q, &kv.layer(il), &tabs, &mut s.attn);
+    cx.be.attention(cx.ws, cx.kv, il, [Q, K, V], ATTN, &a, n);
+    cx.matmul(w.wo, ATTN, H); // n_head·hd_v → n_embd
 }
 
-/// SwiGLU feed-forward of the normed input `s.h`, result in `s.h`:
-/// `h = (silu(h·Wgᵀ) ⊙ h·Wuᵀ) · Wdᵀ`.
-pub(crate) fn ffn_swiglu(
-    m: &Model,
-    pool: &ThreadPool,
-    w: &LayerWeights,
-    n: usize,
-    s: &mut Scratch,
-) {
-    linear(m, pool, &w.gate, &s.h, n, &mut s.gate);
-    linear(m, pool, &w.up, &s.h, n, &mut s.up);
-    // gate ← silu(gate) ⊙ up, in place (swiglu reads both before writing each element).
-    for (g, &u) in s.gate.iter_mut().zip(&s.up) {
-        *g = ops::silu(*g) * u;
+/// A gated feed-forward network: `h = down(f(gate·h) ⊙ up·h)`.
+#[derive(Debug)]
+pub(crate) struct FfnWeights {
+    pub gate: MatrixId,
+    pub up: MatrixId,
+    pub down: MatrixId,
+}
+
+impl FfnWeights {
+    pub(crate) fn load(
+        ld: &mut Loader<'_>,
+        cfg: &ModelConfig,
+        il: usize,
+    ) -> Result<FfnWeights, ModelError> {
+        let p = |n: &str| format!("blk.{il}.{n}");
+        let (e, ff) = (cfg.n_embd, cfg.n_ff);
+        Ok(FfnWeights {
+            gate: ld.matrix(&p("ffn_gate.weight"), [e, ff])?,
+            up: ld.matrix(&p("ffn_up.weight"), [e, ff])?,
+            down: ld.matrix(&p("ffn_down.weight"), [ff, e])?,
+        })
     }
-    linear(m, pool, &w.down, &s.gate, n, &mut s.h);
 }
 
-/// GEGLU feed-forward (GELU, tanh approximation), result in `s.h`.
-pub(crate) fn ffn_geglu(
-    m: &Model,
-    pool: &ThreadPool,
-    w: &LayerWeights,
-    n: usize,
-    mode: GeluMode,
-    s: &mut Scratch,
-) {
-    linear(m, pool, &w.gate, &s.h, n, &mut s.gate);
-    linear(m, pool, &w.up, &s.h, n, &mut s.up);
-    ops::gelu_inplace(&mut s.gate, mode);
-    ops::mul_assign(&mut s.gate, &s.up);
-    linear(m, pool, &w.down, &s.gate, n, &mut s.h);
+/// The gated FFN on the normed input `H`, result in `H`.
+pub(crate) fn gated_ffn(cx: &mut Ctx<'_>, w: &FfnWeights, f: Activation) {
+    use slot::*;
+    cx.matmul(w.gate, H, GATE);
+    cx.matmul(w.up, H, UP);
+    cx.be.glu(cx.ws, GATE, UP, f, cx.n);
+    cx.matmul(w.down, GATE, H);
 }
 
-/// Final norm and LM head for the rows that want logits: `rows` is n_out × n_vocab.
-pub(crate) fn output_logits(
-    m: &Model,
-    pool: &ThreadPool,
-    st: &Step<'_>,
-    s: &mut Scratch,
-    rows: &mut [f32],
-) {
-    let e = m.cfg.n_embd;
-    s.out_x.clear();
-    for (t, _) in st.want.iter().enumerate().filter(|(_, &w)| w) {
-        s.out_x.extend_from_slice(&s.x[t * e..(t + 1) * e]);
+/// The final norm and LM head.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub norm: VectorId,
+    pub output: MatrixId,
+}
+
+impl Head {
+    /// `output_norm.weight` and `output.weight`, or the embedding table `embd` when the file
+    /// has no `output.weight` (or the architecture always ties, `tied`).
+    pub(crate) fn load(
+        ld: &mut Loader<'_>,
+        cfg: &ModelConfig,
+        embd: MatrixId,
+        tied: bool,
+    ) -> Result<Head, ModelError> {
+        let (e, v) = (cfg.n_embd, cfg.n_vocab);
+        let norm = ld.vector("output_norm.weight", e)?;
+        let output = match tied {
+            true => embd,
+            false => ld.opt_matrix("output.weight", [e, v])?.unwrap_or(embd),
+        };
+        Ok(Head { norm, output })
     }
-    let n_out = s.out_x.len() / e;
+}
+
+/// Final norm and LM head for the rows that want logits: `out` is n_out × n_vocab.
+pub(crate) fn logits(cx: &mut Ctx<'_>, head: &Head, want: &[bool], out: &mut [f32]) {
+    let n_out = cx.be.select_rows(cx.ws, slot::X, slot::OUT, want);
     if n_out == 0 {
         return;
     }
-    ops::rms_norm_inplace(&mut s.out_x, &m.output_norm, m.cfg.norm_eps);
-    linear(m, pool, &m.output, &s.out_x, n_out, rows);
-    if let Some(c) = m.cfg.final_logit_softcap {
-        rows.iter_mut().for_each(|v| *v = c * (*v / c).tanh());
-    }
+    let eps = cx.cfg.norm_eps;
+    cx.be
+        .rms_norm(cx.ws, slot::OUT, head.norm, eps, slot::OUT, n_out);
+    let softcap = cx.cfg.final_logit_softcap;
+    cx.be
+        .logits(cx.ws, head.output, slot::OUT, n_out, softcap, out);
+}
+
+/// The embedding table `token_embd.weight` ([n_embd, n_vocab]).
+pub(crate) fn load_embeddings(
+    ld: &mut Loader<'_>,
+    cfg: &ModelConfig,
+) -> Result<MatrixId, ModelError> {
+    ld.matrix("token_embd.weight", [cfg.n_embd, cfg.n_vocab])
+}
+
+/// The model's RoPE settings: position scaling from the config, frequency factors from
+/// `rope_freqs.weight` or (Llama 3) computed. `freq_base` overrides the config's base (Gemma's
+/// sliding-window layers use their own base and no position scaling).
+pub(crate) fn rope_params(
+    ld: &mut Loader<'_>,
+    cfg: &ModelConfig,
+) -> Result<RopeParams, ModelError> {
+    let r = &cfg.rope;
+    let rope_freqs = ld.host_vector("rope_freqs.weight", r.n_rot / 2)?;
+    let (freq_scale, freq_factors) = match &r.scaling {
+        RopeScaling::None => (1.0, rope_freqs),
+        RopeScaling::Linear { factor } => (1.0 / factor, rope_freqs),
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_ctx,
+        } => (
+            1.0,
+            rope_freqs.or_else(|| {
+                Some(nomoat_backend::llama3_freq_factors(
+                    r.n_rot,
+                    r.freq_base,
+                    *factor,
+                    *low_freq_factor,
+                    *high_freq_factor,
+                    *original_ctx as f32,
+                ))
+            }),
+        ),
+    };
+    Ok(RopeParams {
+        n_rot: r.n_rot,
+        mode: r.mode,
+        freq_base: r.freq_base,
+        freq_scale,
+        freq_factors,
+    })
 }

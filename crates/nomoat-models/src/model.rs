@@ -1,19 +1,21 @@
-//! [`Model`]: a validated model file plus its weight handles, and the batched forward pass.
+//! [`Model`]: a validated model file, its weights on a compute backend, and the batched forward
+//! pass.
 //!
 //! `forward` takes a [`Batch`] of tokens from one or more sequences (continuous batching), checks
-//! it, reserves KV space, runs the architecture's layer loop in chunks of at most
-//! `Scratch::max_batch` tokens, and writes logits for the rows that asked for them.
+//! it, reserves KV space, then runs the architecture's layers in chunks of at most
+//! `Scratch::max_batch` tokens on the backend, and writes logits for the rows that asked for them.
 
 use std::sync::Arc;
 
+use nomoat_backend::{Backend, BackendOptions, GeluMode, StepInput, Workspace, WorkspaceSpec};
 use nomoat_gguf::GgufFile;
-use nomoat_kernels::ops::{GeluMode, KvDtype, RopeParams};
-use nomoat_kernels::ThreadPool;
 
-use crate::config::{Arch, ModelConfig, RopeScaling};
+use crate::config::ModelConfig;
 use crate::kv::{KvCache, SeqId};
-use crate::weights::{f32_vector, matrix, opt_f32_vector, LayerWeights, MatrixRef};
-use crate::ModelError;
+use crate::layers::Ctx;
+use crate::loader::Loader;
+use crate::registry::Forward;
+use crate::{KvDtype, ModelError};
 
 /// Choices made when loading a model.
 #[derive(Clone, Debug)]
@@ -28,6 +30,10 @@ pub struct LoadOptions {
     /// rows, e.g. Gemma 3's tied 262 144-row embedding) into an owned copy at load; the mapping's
     /// pages of those tensors are then released, so resident memory stays about the same.
     pub repack: bool,
+    /// Compute threads (0: one per physical core).
+    pub threads: usize,
+    /// The compute backend, by registry name (`nomoat_backend::BACKENDS`).
+    pub backend: String,
 }
 
 impl Default for LoadOptions {
@@ -36,6 +42,8 @@ impl Default for LoadOptions {
             gelu: GeluMode::F16Table,
             llama_cpp_attention: true,
             repack: true,
+            threads: 0,
+            backend: nomoat_backend::DEFAULT_BACKEND.to_owned(),
         }
     }
 }
@@ -87,106 +95,49 @@ impl Batch {
     }
 }
 
-/// Activation buffers reused across forward passes: allocated for `max_batch` tokens by
-/// [`Scratch::new`], so the token loop allocates nothing once warm.
+/// Activation memory (backend-owned) and the step bookkeeping, reused across forward passes:
+/// made for `max_batch` tokens by [`Model::new_scratch`], so the token loop allocates nothing
+/// once warm.
 #[derive(Debug)]
 pub struct Scratch {
-    pub(crate) max_batch: usize,
-    /// Residual stream, n × n_embd.
-    pub(crate) x: Vec<f32>,
-    /// Normed input / block output, n × n_embd.
-    pub(crate) h: Vec<f32>,
-    pub(crate) q: Vec<f32>,
-    pub(crate) k: Vec<f32>,
-    pub(crate) v: Vec<f32>,
-    /// Attention output, n × (n_head · head_dim_v).
-    pub(crate) attn: Vec<f32>,
-    pub(crate) gate: Vec<f32>,
-    pub(crate) up: Vec<f32>,
-    /// RoPE cos/sin per token, n × n_rot: global layers and sliding-window layers.
-    pub(crate) rope_g: Vec<f32>,
-    pub(crate) rope_l: Vec<f32>,
-    /// Attention bookkeeping of the current chunk.
-    pub(crate) ranges: Vec<(u32, u32)>,
-    pub(crate) table: Vec<u32>,
-    pub(crate) seen: Vec<(SeqId, u32, u32)>,
-    /// Rows selected for logits, n_out × n_embd.
-    pub(crate) out_x: Vec<f32>,
-    pub(crate) seq_counts: Vec<(SeqId, usize)>,
+    ws: Workspace,
+    /// Per token of the current chunk: `(start, len)` of its sequence's block table in `table`.
+    ranges: Vec<(u32, u32)>,
+    table: Vec<u32>,
+    seen: Vec<(SeqId, u32, u32)>,
+    seq_counts: Vec<(SeqId, usize)>,
 }
 
 impl Scratch {
-    /// Buffers for chunks of up to `max_batch` tokens (at least 1) of a model of `cfg`.
-    pub fn new(cfg: &ModelConfig, max_batch: usize) -> Scratch {
-        let b = max_batch.max(1);
-        let z = |w: usize| Vec::with_capacity(b * w);
-        Scratch {
-            max_batch: b,
-            x: z(cfg.n_embd),
-            h: z(cfg.n_embd),
-            q: z(cfg.q_dim()),
-            k: z(cfg.k_dim()),
-            v: z(cfg.v_dim()),
-            attn: z(cfg.attn_out_dim()),
-            gate: z(cfg.n_ff),
-            up: z(cfg.n_ff),
-            rope_g: z(cfg.rope.n_rot),
-            rope_l: z(cfg.rope.n_rot),
-            ranges: Vec::with_capacity(b),
-            table: Vec::new(),
-            seen: Vec::new(),
-            out_x: z(cfg.n_embd),
-            seq_counts: Vec::new(),
-        }
-    }
-
     /// Largest chunk processed at once.
     pub fn max_batch(&self) -> usize {
-        self.max_batch
+        self.ws.max_rows()
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        4 * (self.x.capacity()
-            + self.h.capacity()
-            + self.q.capacity()
-            + self.k.capacity()
-            + self.v.capacity()
-            + self.attn.capacity()
-            + self.gate.capacity()
-            + self.up.capacity()
-            + self.rope_g.capacity()
-            + self.rope_l.capacity()
-            + self.out_x.capacity())
+        self.ws.bytes()
     }
 
-    /// Sizes every buffer for a chunk of `n` tokens (within capacity: no allocation).
-    fn size_for(&mut self, cfg: &ModelConfig, n: usize) {
-        self.x.resize(n * cfg.n_embd, 0.0);
-        self.h.resize(n * cfg.n_embd, 0.0);
-        self.q.resize(n * cfg.q_dim(), 0.0);
-        self.k.resize(n * cfg.k_dim(), 0.0);
-        self.v.resize(n * cfg.v_dim(), 0.0);
-        self.attn.resize(n * cfg.attn_out_dim(), 0.0);
-        self.gate.resize(n * cfg.n_ff, 0.0);
-        self.up.resize(n * cfg.n_ff, 0.0);
-        self.rope_g.resize(n * cfg.rope.n_rot, 0.0);
-        self.rope_l.resize(n * cfg.rope.n_rot, 0.0);
-    }
-}
-
-/// One chunk of a batch, as the layer loops see it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Step<'a> {
-    pub tokens: &'a [u32],
-    pub pos: &'a [u32],
-    pub seqs: &'a [SeqId],
-    pub want: &'a [bool],
-}
-
-impl Step<'_> {
-    pub(crate) fn len(&self) -> usize {
-        self.tokens.len()
+    /// The block tables of the chunk's sequences for the attention op: `ranges[t]` is token
+    /// t's sequence's table in `table` (each sequence's table copied once).
+    fn block_tables(&mut self, seqs: &[SeqId], kv: &KvCache) {
+        self.ranges.clear();
+        self.table.clear();
+        self.seen.clear();
+        for &seq in seqs {
+            let range = match self.seen.iter().find(|e| e.0 == seq) {
+                Some(&(_, start, len)) => (start, len),
+                None => {
+                    let t = kv.block_table(seq).expect("sequence checked by forward");
+                    let start = self.table.len() as u32;
+                    self.table.extend_from_slice(t);
+                    self.seen.push((seq, start, t.len() as u32));
+                    (start, t.len() as u32)
+                }
+            };
+            self.ranges.push(range);
+        }
     }
 }
 
@@ -206,108 +157,66 @@ pub struct MemoryReport {
     pub scratch_bytes: usize,
 }
 
-/// A loaded model: the mapped file, its validated config and weight handles.
+/// A loaded model: the mapped file, its validated config, the compute backend holding its
+/// weights, and the architecture's forward pass over the backend's weight handles.
 #[derive(Debug)]
 pub struct Model {
-    pub(crate) file: Arc<GgufFile>,
-    pub(crate) cfg: ModelConfig,
-    pub(crate) opts: LoadOptions,
-    /// Bytes of the weights repacked at load.
-    pub(crate) packed_bytes: usize,
-    pub(crate) token_embd: MatrixRef,
-    pub(crate) output_norm: Vec<f32>,
-    /// The LM head: `output.weight`, or `token_embd` when tied.
-    pub(crate) output: MatrixRef,
-    pub(crate) layers: Vec<LayerWeights>,
-    pub(crate) rope_global: RopeParams,
-    pub(crate) rope_swa: RopeParams,
+    file: Arc<GgufFile>,
+    cfg: ModelConfig,
+    backend: Box<dyn Backend>,
+    net: Box<dyn Forward>,
 }
 
 impl Model {
     /// Validates `file` ([`crate::validate()`]; the first error is returned, all are in
-    /// `validate`'s result) and takes handles on its weights.
+    /// `validate`'s result), makes the compute backend and hands it the weights.
     pub fn load(file: Arc<GgufFile>, opts: LoadOptions) -> Result<Model, ModelError> {
         let cfg = crate::validate(&file).map_err(|mut e| e.swap_remove(0))?;
-        let mut token_embd = matrix(&file, "token_embd.weight")?;
-        let mut layers = (0..cfg.n_layer)
-            .map(|il| LayerWeights::load(&file, il))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut packed_bytes = 0;
-        // Packing threads, for load only (dropped at the end of `load`).
-        let pool = opts
-            .repack
-            .then(|| ThreadPool::new(nomoat_kernels::pool::default_threads()));
-        if let Some(pool) = &pool {
-            packed_bytes += token_embd.pack(&file, pool);
-            for l in &mut layers {
-                for w in [&mut l.wq, &mut l.wk, &mut l.wv, &mut l.wo] {
-                    packed_bytes += w.pack(&file, pool);
-                }
-                for w in [&mut l.gate, &mut l.up, &mut l.down] {
-                    packed_bytes += w.pack(&file, pool);
-                }
-            }
-        }
-        let output = match (cfg.arch, file.gguf().tensor("output.weight")) {
-            (Arch::Gemma3, _) | (_, None) => token_embd.clone(),
-            (_, Some(_)) => {
-                let mut o = matrix(&file, "output.weight")?;
-                if let Some(pool) = &pool {
-                    packed_bytes += o.pack(&file, pool);
-                }
-                o
-            }
-        };
-        let output_norm = f32_vector(&file, "output_norm.weight")?;
-        let rope_freqs = opt_f32_vector(&file, "rope_freqs.weight")?;
-        let r = &cfg.rope;
-        let (freq_scale, freq_factors) = match &r.scaling {
-            RopeScaling::None => (1.0, rope_freqs),
-            RopeScaling::Linear { factor } => (1.0 / factor, rope_freqs),
-            RopeScaling::Llama3 {
-                factor,
-                low_freq_factor,
-                high_freq_factor,
-                original_ctx,
-            } => (
-                1.0,
-                rope_freqs.or_else(|| {
-                    Some(nomoat_kernels::ops::llama3_freq_factors(
-                        r.n_rot,
-                        r.freq_base,
-                        *factor,
-                        *low_freq_factor,
-                        *high_freq_factor,
-                        *original_ctx as f32,
-                    ))
-                }),
-            ),
-        };
-        let rope_global = RopeParams {
-            n_rot: r.n_rot,
-            mode: r.mode,
-            freq_base: r.freq_base,
-            freq_scale,
-            freq_factors,
-        };
-        // llama.cpp: sliding-window layers use their own base and no position scaling.
-        let rope_swa = RopeParams {
-            freq_base: r.freq_base_swa,
-            freq_scale: 1.0,
-            ..rope_global.clone()
+        let mut backend = nomoat_backend::create(
+            &opts.backend,
+            &BackendOptions {
+                threads: opts.threads,
+                repack: opts.repack,
+                llama_cpp_attention: opts.llama_cpp_attention,
+                gelu: opts.gelu,
+            },
+        )?;
+        let net = {
+            let mut ld = Loader::loading(&file, backend.as_mut());
+            (cfg.arch.def().load)(&mut ld, &cfg)?
         };
         Ok(Model {
             file,
             cfg,
-            opts,
-            packed_bytes,
-            token_embd,
-            output_norm,
-            output,
-            layers,
-            rope_global,
-            rope_swa,
+            backend,
+            net,
         })
+    }
+
+    /// Scratch buffers for forward passes of up to `max_batch` tokens (at least 1).
+    pub fn new_scratch(&self, max_batch: usize) -> Scratch {
+        let max_rows = max_batch.max(1);
+        let ws = self.backend.new_workspace(&WorkspaceSpec {
+            max_rows,
+            widths: crate::layers::standard_slots(&self.cfg),
+        });
+        Scratch {
+            ws,
+            ranges: Vec::with_capacity(max_rows),
+            table: Vec::new(),
+            seen: Vec::new(),
+            seq_counts: Vec::new(),
+        }
+    }
+
+    /// Compute threads.
+    pub fn n_threads(&self) -> usize {
+        self.backend.n_threads()
+    }
+
+    /// The compute backend, in one line (e.g. `cpu: avx2 kernels, 2 threads`).
+    pub fn backend_description(&self) -> String {
+        self.backend.describe()
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -318,7 +227,8 @@ impl Model {
         &self.file
     }
 
-    /// A KV cache for this model holding `n_ctx` tokens in blocks of `block_size`.
+    /// A KV cache for this model holding `n_ctx` tokens in blocks of `block_size`, its storage
+    /// on the model's backend.
     pub fn new_kv_cache(
         &self,
         n_ctx: usize,
@@ -327,6 +237,7 @@ impl Model {
     ) -> Result<KvCache, ModelError> {
         let bs = block_size.max(1);
         Ok(KvCache::new(
+            self.backend.as_ref(),
             &self.cfg,
             n_ctx.div_ceil(bs).max(1),
             bs,
@@ -337,11 +248,11 @@ impl Model {
     /// Memory held by the model itself: the mapping, the few KB of vectors copied out of it and
     /// the weights repacked at load.
     pub fn memory_report(&self) -> MemoryReport {
-        let owned: usize = self.layers.iter().map(LayerWeights::owned_bytes).sum();
+        let w = self.backend.weight_memory();
         MemoryReport {
             mapped_bytes: self.file.bytes().len(),
-            owned_weight_bytes: 4 * self.output_norm.len() + owned,
-            repacked_weight_bytes: self.packed_bytes,
+            owned_weight_bytes: w.vector_bytes + w.device_bytes,
+            repacked_weight_bytes: w.repacked_bytes,
             kv_bytes: 0,
             scratch_bytes: 0,
         }
@@ -361,7 +272,6 @@ impl Model {
     /// (bad batch, KV cache full) nothing is computed and no sequence's length changes.
     pub fn forward(
         &self,
-        pool: &ThreadPool,
         batch: &Batch,
         kv: &mut KvCache,
         scratch: &mut Scratch,
@@ -390,24 +300,29 @@ impl Model {
         let mut out_row = 0;
         let mut start = 0;
         while start < batch.len() {
-            let end = (start + scratch.max_batch).min(batch.len());
-            let st = Step {
-                tokens: &batch.tokens[start..end],
-                pos: &batch.positions[start..end],
-                seqs: &batch.seq_ids[start..end],
-                want: &batch.want_logits[start..end],
+            let end = (start + scratch.max_batch()).min(batch.len());
+            let want = &batch.want_logits[start..end];
+            scratch.block_tables(&batch.seq_ids[start..end], kv);
+            self.backend.begin_step(
+                &mut scratch.ws,
+                &StepInput {
+                    tokens: &batch.tokens[start..end],
+                    positions: &batch.positions[start..end],
+                    ranges: &scratch.ranges,
+                    table: &scratch.table,
+                },
+            );
+            let mut cx = Ctx {
+                be: self.backend.as_ref(),
+                ws: &mut scratch.ws,
+                kv: kv.store_mut(),
+                cfg: &self.cfg,
+                n: end - start,
             };
-            scratch.size_for(&self.cfg, st.len());
-            crate::layers::prepare_step(self, &st, kv, scratch);
-            match self.cfg.arch {
-                Arch::Llama => crate::llama::forward(self, pool, &st, kv, scratch),
-                Arch::Qwen2 => crate::qwen2::forward(self, pool, &st, kv, scratch),
-                Arch::Qwen3 => crate::qwen3::forward(self, pool, &st, kv, scratch),
-                Arch::Gemma3 => crate::gemma3::forward(self, pool, &st, kv, scratch),
-            }
-            let n_out = st.want.iter().filter(|&&w| w).count();
+            self.net.layers(&mut cx);
+            let n_out = want.iter().filter(|&&w| w).count();
             let rows = &mut logits[out_row * n_vocab..(out_row + n_out) * n_vocab];
-            crate::layers::output_logits(self, pool, &st, scratch, rows);
+            crate::layers::logits(&mut cx, self.net.head(), want, rows);
             out_row += n_out;
             start = end;
         }

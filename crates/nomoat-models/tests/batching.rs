@@ -5,8 +5,7 @@
 mod common;
 
 use common::{load, Session};
-use nomoat_kernels::ThreadPool;
-use nomoat_models::{Batch, KvDtype, KvError, Model, ModelError, Scratch};
+use nomoat_models::{Batch, KvDtype, KvError, Model, ModelError};
 use nomoat_testkit::{synthetic, synthetic_spec};
 
 /// Tokens of a 21-token prompt (longer than tiny-gemma3's 8-token window).
@@ -24,13 +23,12 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// Logits of every row, prompt fed in one batch and token by token.
 fn batch_vs_incremental(model: &Model) {
-    let pool = ThreadPool::new(2);
     let toks = prompt();
     let n_vocab = model.config().n_vocab;
-    let mut a = Session::new(model, &pool, 64, 32);
+    let mut a = Session::new(model, 64, 32);
     let batched = a.feed(&toks, true).to_vec();
     assert_eq!(batched.len(), toks.len() * n_vocab);
-    let mut b = Session::new(model, &pool, 64, 32);
+    let mut b = Session::new(model, 64, 32);
     for (i, &t) in toks.iter().enumerate() {
         let row = b.feed(&[t], false).to_vec();
         let d = max_diff(&row, &batched[i * n_vocab..(i + 1) * n_vocab]);
@@ -52,27 +50,21 @@ fn prompt_batch_equals_token_by_token_gemma3_sliding_window() {
 #[test]
 fn small_scratch_chunks_equal_one_chunk() {
     let model = load(&synthetic_spec(synthetic::TINY_QWEN3));
-    let pool = ThreadPool::new(2);
     let toks = prompt();
-    let whole = Session::new(&model, &pool, 64, 32)
-        .feed(&toks, true)
-        .to_vec();
+    let whole = Session::new(&model, 64, 32).feed(&toks, true).to_vec();
     // max_batch 4: the 21 tokens run as 6 chunks.
-    let chunked = Session::new(&model, &pool, 64, 4)
-        .feed(&toks, true)
-        .to_vec();
+    let chunked = Session::new(&model, 64, 4).feed(&toks, true).to_vec();
     assert!(max_diff(&whole, &chunked) < 1e-4);
 }
 
 #[test]
 fn two_sequences_in_one_batch_equal_each_alone() {
     let model = load(&synthetic_spec(synthetic::TINY_QWEN2));
-    let pool = ThreadPool::new(2);
     let n_vocab = model.config().n_vocab;
     let p1 = prompt();
     let p2: Vec<u32> = prompt().iter().rev().take(13).map(|t| t + 3).collect();
-    let alone1 = Session::new(&model, &pool, 64, 32).feed(&p1, true).to_vec();
-    let alone2 = Session::new(&model, &pool, 64, 32).feed(&p2, true).to_vec();
+    let alone1 = Session::new(&model, 64, 32).feed(&p1, true).to_vec();
+    let alone2 = Session::new(&model, 64, 32).feed(&p2, true).to_vec();
 
     let mut kv = model.new_kv_cache(128, 16, KvDtype::F16).unwrap();
     let (s1, s2) = (kv.alloc_seq(), kv.alloc_seq());
@@ -89,10 +81,10 @@ fn two_sequences_in_one_batch_equal_each_alone() {
             rows.push((2, i));
         }
     }
-    let mut scratch = Scratch::new(model.config(), 16);
+    let mut scratch = model.new_scratch(16);
     let mut logits = vec![];
     model
-        .forward(&pool, &batch, &mut kv, &mut scratch, &mut logits)
+        .forward(&batch, &mut kv, &mut scratch, &mut logits)
         .unwrap();
     for (r, &(which, i)) in rows.iter().enumerate() {
         let got = &logits[r * n_vocab..(r + 1) * n_vocab];
@@ -106,16 +98,13 @@ fn two_sequences_in_one_batch_equal_each_alone() {
 #[test]
 fn forked_prefix_continues_like_a_fresh_sequence() {
     let model = load(&synthetic_spec(synthetic::TINY_LLAMA));
-    let pool = ThreadPool::new(2);
     let n_vocab = model.config().n_vocab;
     let toks = prompt();
     let (prefix, tail) = toks.split_at(18); // 18 = one full block of 16 + 2 in a shared partial block
-    let fresh = Session::new(&model, &pool, 64, 32)
-        .feed(&toks, true)
-        .to_vec();
+    let fresh = Session::new(&model, 64, 32).feed(&toks, true).to_vec();
 
     let mut kv = model.new_kv_cache(128, 16, KvDtype::F16).unwrap();
-    let mut scratch = Scratch::new(model.config(), 32);
+    let mut scratch = model.new_scratch(32);
     let mut logits = vec![];
     let a = kv.alloc_seq();
     let mut batch = Batch::new();
@@ -123,7 +112,7 @@ fn forked_prefix_continues_like_a_fresh_sequence() {
         batch.push(t, i as u32, a, false);
     }
     model
-        .forward(&pool, &batch, &mut kv, &mut scratch, &mut logits)
+        .forward(&batch, &mut kv, &mut scratch, &mut logits)
         .unwrap();
     let free_before = kv.n_free_blocks();
     let b = kv.alloc_seq();
@@ -137,7 +126,7 @@ fn forked_prefix_continues_like_a_fresh_sequence() {
     }
     batch.push(7, prefix.len() as u32, a, true);
     model
-        .forward(&pool, &batch, &mut kv, &mut scratch, &mut logits)
+        .forward(&batch, &mut kv, &mut scratch, &mut logits)
         .unwrap();
     for i in 0..tail.len() {
         let want = &fresh[(prefix.len() + i) * n_vocab..][..n_vocab];
@@ -146,25 +135,22 @@ fn forked_prefix_continues_like_a_fresh_sequence() {
     }
     let mut alt = prefix.to_vec();
     alt.push(7);
-    let want_a = Session::new(&model, &pool, 64, 32)
-        .feed(&alt, false)
-        .to_vec();
+    let want_a = Session::new(&model, 64, 32).feed(&alt, false).to_vec();
     assert!(max_diff(&logits[tail.len() * n_vocab..], &want_a) < 1e-4);
 }
 
 #[test]
 fn full_cache_and_bad_batches_are_errors_that_change_nothing() {
     let model = load(&synthetic_spec(synthetic::TINY_LLAMA));
-    let pool = ThreadPool::new(1);
     let mut kv = model.new_kv_cache(32, 16, KvDtype::F32).unwrap(); // 2 blocks
     let s = kv.alloc_seq();
-    let mut scratch = Scratch::new(model.config(), 8);
+    let mut scratch = model.new_scratch(8);
     let mut logits = vec![];
     let mut batch = Batch::new();
     for i in 0..33u32 {
         batch.push(5, i, s, false);
     }
-    let e = model.forward(&pool, &batch, &mut kv, &mut scratch, &mut logits);
+    let e = model.forward(&batch, &mut kv, &mut scratch, &mut logits);
     assert!(
         matches!(
             e,
@@ -176,15 +162,15 @@ fn full_cache_and_bad_batches_are_errors_that_change_nothing() {
 
     batch.clear();
     batch.push(5, 1, s, true); // position 1, but the sequence is empty
-    let e = model.forward(&pool, &batch, &mut kv, &mut scratch, &mut logits);
+    let e = model.forward(&batch, &mut kv, &mut scratch, &mut logits);
     assert!(matches!(e, Err(ModelError::BadBatch(_))), "{e:?}");
     batch.clear();
     batch.push(512, 0, s, true); // vocabulary is 512
-    let e = model.forward(&pool, &batch, &mut kv, &mut scratch, &mut logits);
+    let e = model.forward(&batch, &mut kv, &mut scratch, &mut logits);
     assert!(matches!(e, Err(ModelError::BadBatch(_))), "{e:?}");
     batch.clear();
     batch.push(5, 0, nomoat_models::SeqId(99), true);
-    let e = model.forward(&pool, &batch, &mut kv, &mut scratch, &mut logits);
+    let e = model.forward(&batch, &mut kv, &mut scratch, &mut logits);
     assert!(
         matches!(e, Err(ModelError::Kv(KvError::UnknownSeq(_)))),
         "{e:?}"

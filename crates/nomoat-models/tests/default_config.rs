@@ -2,13 +2,13 @@
 //! (`../shared/reference/gemma3-270m-metadata.txt`) and llama.cpp's gemma3 defaults.
 
 use nomoat_gguf::{GgmlType, GgufFile};
-use nomoat_models::{validate, Arch};
+use nomoat_models::validate;
 
 #[test]
 fn default_model_config() {
     let f = GgufFile::open(nomoat_testkit::default_model()).unwrap();
     let c = validate(&f).expect("default model validates");
-    assert_eq!(c.arch, Arch::Gemma3);
+    assert_eq!(c.arch.name(), "gemma3");
     assert_eq!(
         (c.n_layer, c.n_embd, c.n_ff, c.n_vocab),
         (18, 640, 2048, 262144)
@@ -43,11 +43,10 @@ fn default_model_memory() {
     use std::sync::Arc;
     let f = Arc::new(GgufFile::open(nomoat_testkit::default_model()).unwrap());
     let model = nomoat_models::Model::load(f, Default::default()).unwrap();
-    let pool = nomoat_kernels::ThreadPool::new(2);
     let mut kv = model
         .new_kv_cache(2048, 16, nomoat_models::KvDtype::F16)
         .unwrap();
-    let mut scratch = nomoat_models::Scratch::new(model.config(), 64);
+    let mut scratch = model.new_scratch(64);
     let s = kv.alloc_seq();
     let mut batch = nomoat_models::Batch::new();
     let mut logits = vec![];
@@ -56,7 +55,7 @@ fn default_model_memory() {
         batch.clear();
         batch.push(tok, pos, s, true);
         model
-            .forward(&pool, &batch, &mut kv, &mut scratch, &mut logits)
+            .forward(&batch, &mut kv, &mut scratch, &mut logits)
             .unwrap();
         tok = 100
             + (logits

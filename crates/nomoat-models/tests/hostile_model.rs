@@ -147,7 +147,6 @@ fn base_model_is_valid_and_runs() {
         (VOCAB, Some(1), false)
     );
     let model = Model::load(f, LoadOptions::default()).unwrap();
-    let pool = nomoat_kernels::ThreadPool::new(1);
     let mut kv = model
         .new_kv_cache(16, 8, nomoat_models::KvDtype::F16)
         .unwrap();
@@ -155,10 +154,10 @@ fn base_model_is_valid_and_runs() {
     let mut batch = nomoat_models::Batch::new();
     batch.push(1, 0, s, true);
     batch.push(5, 1, s, true);
-    let mut scratch = nomoat_models::Scratch::new(model.config(), 4);
+    let mut scratch = model.new_scratch(4);
     let mut logits = vec![];
     model
-        .forward(&pool, &batch, &mut kv, &mut scratch, &mut logits)
+        .forward(&batch, &mut kv, &mut scratch, &mut logits)
         .unwrap();
     assert_eq!(logits.len(), 2 * VOCAB);
     assert!(logits.iter().all(|v| v.is_finite()));
@@ -172,7 +171,7 @@ fn unknown_architecture() {
     assert!(
         has(
             &e,
-            |e| matches!(e, ModelError::UnknownArchitecture { arch } if arch == "gpt9")
+            |e| matches!(e, ModelError::UnknownArchitecture { arch, .. } if arch == "gpt9")
         ),
         "{e:?}"
     );

@@ -10,7 +10,6 @@
 mod common;
 
 use common::{argmax, load, log_softmax, Session};
-use nomoat_kernels::ThreadPool;
 use nomoat_testkit::{read_jsonl, reference, synthetic, synthetic_spec};
 
 const TINY_TOL: f64 = 1e-3;
@@ -18,7 +17,6 @@ const TINY_TOL: f64 = 1e-3;
 /// Returns the largest |Δ log-prob| over all steps and top-5 entries.
 fn tiny_parity(spec: synthetic::Spec, golden: &str) -> f64 {
     let model = load(&synthetic_spec(spec));
-    let pool = ThreadPool::new(2);
     let mut max_delta = 0.0f64;
     for line in read_jsonl(&reference(golden)) {
         let prompt: Vec<u32> = line["prompt_ids"]
@@ -27,7 +25,7 @@ fn tiny_parity(spec: synthetic::Spec, golden: &str) -> f64 {
             .iter()
             .map(|v| v.as_u64().unwrap() as u32)
             .collect();
-        let mut s = Session::new(&model, &pool, 128, 32);
+        let mut s = Session::new(&model, 128, 32);
         let mut logits = s.feed(&prompt, false).to_vec();
         for (i, step) in line["steps"].as_array().unwrap().iter().enumerate() {
             let want = step["id"].as_u64().unwrap() as u32;
@@ -99,7 +97,6 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 #[test]
 fn default_model_teacher_forced() {
     let model = load(&nomoat_testkit::default_model());
-    let pool = ThreadPool::new(2);
     let (mut agree, mut total, mut sum_delta, mut max_delta) = (0usize, 0usize, 0.0f64, 0.0f64);
     let n_vocab = model.config().n_vocab;
     for line in read_jsonl(&reference("golden-gemma3-public.jsonl")) {
@@ -107,7 +104,7 @@ fn default_model_teacher_forced() {
         let gen = ids(&line["gen_ids"]);
         let mut all = prompt.clone();
         all.extend(&gen);
-        let mut s = Session::new(&model, &pool, 512, 128);
+        let mut s = Session::new(&model, 512, 128);
         let logits = s.feed(&all, true).to_vec();
         for (j, step) in line["steps"].as_array().unwrap().iter().enumerate() {
             let row = &logits[(prompt.len() - 1 + j) * n_vocab..][..n_vocab];
@@ -137,13 +134,12 @@ fn default_model_teacher_forced() {
 #[test]
 fn default_model_greedy_16() {
     let model = load(&nomoat_testkit::default_model());
-    let pool = ThreadPool::new(2);
     let lines = read_jsonl(&reference("golden-gemma3-public.jsonl"));
     let mut matches = 0;
     for line in &lines {
         let prompt = ids(&line["prompt_ids"]);
         let want = ids(&line["gen_ids"]);
-        let mut s = Session::new(&model, &pool, 512, 64);
+        let mut s = Session::new(&model, 512, 64);
         let mut next = argmax(s.feed(&prompt, false));
         let mut got = vec![next];
         while got.len() < 16 {

@@ -13,13 +13,15 @@ use serde_json::{json, Value};
 use crate::body::read_json;
 use crate::error::ApiError;
 use crate::gen::{self, StreamFormat, Timing};
-use crate::model::Served;
+use crate::model::{Served, TextError};
 use crate::params::{self, Fields, CHAT_FIELDS};
 use crate::AppState;
 
 /// One token in the chat `logprobs.content` shape.
 pub fn logprob_entry(served: &Served, lp: &TokenLogprob) -> Value {
-    let entry = |id: u32, logprob: f32| {
+    // Computed in f64; the API has always written them as f32.
+    let entry = |id: u32, logprob: f64| {
+        let logprob = logprob as f32;
         let bytes = served.text.token_bytes(id);
         json!({
             "token": String::from_utf8_lossy(&bytes),
@@ -62,11 +64,11 @@ pub async fn chat_completions(
 
     let text = served.text.clone();
     let ids = tokio::task::spawn_blocking(move || -> Result<Vec<u32>, ApiError> {
-        let (prompt, add_special) = text
-            .render_chat(&messages)
-            .map_err(|e| ApiError::invalid("messages", format!("chat template: {e}")))?;
-        text.tokenize(&prompt, add_special, true)
-            .map_err(|e| ApiError::invalid("messages", format!("tokenizer: {e}")))
+        let prompt = text.render_chat(&messages).map_err(|e| match e {
+            TextError::NoTemplate(e) => ApiError::invalid("messages", e.to_string()),
+            TextError::Render(e) => ApiError::invalid("messages", format!("chat template: {e}")),
+        })?;
+        Ok(text.tokenize(&prompt.text, prompt.add_bos, true))
     })
     .await
     .map_err(|_| ApiError::internal("internal error while rendering the prompt"))??;
@@ -91,6 +93,7 @@ pub async fn chat_completions(
                 stop: c.stop.clone(),
                 logprobs: logprobs.then(|| top_logprobs.unwrap_or(0) as usize),
                 prompt_logprobs: false,
+                ignore_eos: c.ignore_eos,
             }
         })
         .collect();

@@ -41,11 +41,12 @@ impl LegacyLogprobs {
         self.text_offset.push(self.offset);
         self.offset += piece.len();
         self.tokens.push(piece);
-        self.token_logprobs.push(lp.map(|l| l.logprob));
+        // Computed in f64; the API has always written them as f32.
+        self.token_logprobs.push(lp.map(|l| l.logprob as f32));
         self.top_logprobs.push(lp.map(|l| {
             l.top
                 .iter()
-                .map(|&(t, v)| (served.piece(t), json!(v)))
+                .map(|&(t, v)| (served.piece(t), json!(v as f32)))
                 .collect()
         }));
     }
@@ -102,9 +103,7 @@ pub async fn completions(
             .into_iter()
             .map(|p| match p {
                 PromptInput::Text(t) => {
-                    let ids = text
-                        .tokenize(&t, true, true)
-                        .map_err(|e| ApiError::invalid("prompt", format!("tokenizer: {e}")))?;
+                    let ids = text.tokenize(&t, true, true);
                     Ok(Prompt { ids, text: t })
                 }
                 PromptInput::Tokens(ids) => Ok(Prompt {
@@ -137,6 +136,7 @@ pub async fn completions(
                 stop: c.stop.clone(),
                 logprobs,
                 prompt_logprobs: echo && logprobs.is_some(),
+                ignore_eos: c.ignore_eos,
             });
         }
     }

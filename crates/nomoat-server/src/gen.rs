@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
-use nomoat_engine::scheduler::{Event, EventSink, GenRequest, Permit, SubmitError};
+use nomoat_engine::scheduler::{EngineError, Event, EventSink, GenRequest, Permit, SubmitError};
 use serde_json::Value;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
@@ -214,8 +214,8 @@ pub fn sse<F: StreamFormat>(
                     s.queue.push_back(error_chunk("the engine stopped"));
                     s.ended = true;
                 }
-                Some((_, Event::Error(msg))) => {
-                    s.queue.push_back(error_chunk(&msg));
+                Some((_, Event::Error(e))) => {
+                    s.queue.push_back(error_chunk(&e.to_string()));
                     s.ended = true;
                 }
                 Some((i, ev)) => {
@@ -246,12 +246,13 @@ pub async fn collect(
     while remaining > 0 {
         match rx.recv().await {
             None => return Err(ApiError::internal("the engine stopped")),
-            Some((_, Event::Error(msg))) => {
-                if msg.contains("shutting down") {
-                    return Err(ApiError::unavailable(msg, 5));
-                }
-                return Err(ApiError::internal(msg));
+            Some((_, Event::Error(EngineError::ShuttingDown))) => {
+                return Err(ApiError::unavailable(
+                    EngineError::ShuttingDown.to_string(),
+                    5,
+                ));
             }
+            Some((_, Event::Error(e))) => return Err(ApiError::internal(e.to_string())),
             Some((i, ev)) => {
                 timing.observe(i, &ev);
                 if matches!(ev, Event::Done { .. }) {

@@ -35,9 +35,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 pub use auth::constant_time_eq;
 pub use error::ApiError;
-pub use load::{load_served, EngineOptions};
+pub use load::{load_served, EngineOptions, LoadError};
 pub use metrics::Metrics;
-pub use model::{ChatMessage, ModelText, Served};
+pub use model::{ModelText, Served, TextError};
 pub use serve::{serve, shutdown_signal};
 pub use text::TokenizerText;
 

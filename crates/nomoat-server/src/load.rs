@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use nomoat_engine::generate::LoadedModel;
-use nomoat_engine::scheduler::{Engine, ModelBackend, SchedulerConfig, TokenizerVocab};
+use nomoat_chat::{ChatError, TemplateChoice};
+use nomoat_engine::generate::{GenerateError, LoadedModel};
+use nomoat_engine::scheduler::{Engine, PagedRunner, SchedulerConfig, TokenizerVocab};
 
 use crate::model::Served;
 use crate::text::TokenizerText;
@@ -18,6 +19,19 @@ pub struct EngineOptions {
     /// Longest sequence (prompt + completion) one request may use.
     pub n_ctx: usize,
     pub sched: SchedulerConfig,
+    /// The chat template to use instead of the model's (`--chat-template`).
+    pub chat_template: Option<TemplateChoice>,
+}
+
+/// Why a model could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Model(#[from] GenerateError),
+    #[error("chat template: {0}")]
+    Template(#[from] ChatError),
+    #[error("cannot start the engine thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 /// A loaded model, its name and a one-line description of what was set up.
@@ -25,28 +39,29 @@ pub fn load_served(
     path: &Path,
     id: &str,
     opts: &EngineOptions,
-) -> Result<(Served, String), String> {
-    let lm = Arc::new(LoadedModel::load(path, opts.n_threads).map_err(|e| e.to_string())?);
-    let text = TokenizerText::new(lm.clone())?;
-    let backend = ModelBackend::new(
+) -> Result<(Served, String), LoadError> {
+    let lm = Arc::new(LoadedModel::load(path, opts.n_threads)?);
+    let text = TokenizerText::new(lm.clone(), opts.chat_template.as_ref())?;
+    // One request may use at most the model's training context.
+    let train = (lm.model.config().n_ctx_train as usize).max(1);
+    let runner = PagedRunner::new(
         lm.clone(),
         opts.kv_tokens,
-        opts.n_ctx,
+        opts.n_ctx.min(train),
         opts.sched.step_tokens,
     )
-    .map_err(|e| e.to_string())?;
-    let kv_mib = backend.kv_bytes() as f64 / (1 << 20) as f64;
+    .map_err(GenerateError::from)?;
+    let kv_mib = runner.kv_bytes() as f64 / (1 << 20) as f64;
     let mut sched = opts.sched.clone();
     sched.max_logit_rows = sched.max_logit_rows.max(sched.max_running);
-    let engine = Engine::spawn(backend, Arc::new(TokenizerVocab { lm: lm.clone() }), sched)
-        .map_err(|e| format!("cannot start the engine thread: {e}"))?;
+    let engine = Engine::spawn(runner, Arc::new(TokenizerVocab { lm: lm.clone() }), sched)?;
     let about = format!(
         "{} threads, {} parallel sequences, context {} tokens per request, KV cache {} tokens ({kv_mib:.0} MiB), {}",
-        lm.pool.n_threads(),
+        lm.model.n_threads(),
         opts.sched.max_running,
         engine.n_ctx(),
         opts.kv_tokens,
-        text.template_origin
+        text.template_origin()
     );
     let served = Served {
         id: id.to_string(),

@@ -96,8 +96,7 @@ pub async fn tokenize(
     let ids =
         tokio::task::spawn_blocking(move || text.tokenize(&content, add_special, parse_special))
             .await
-            .map_err(|_| ApiError::internal("internal error while tokenizing"))?
-            .map_err(|e| ApiError::invalid("content", e))?;
+            .map_err(|_| ApiError::internal("internal error while tokenizing"))?;
     let tokens: Value = if with_pieces {
         ids.iter()
             .map(|&id| json!({"id": id, "piece": m.piece(id)}))

@@ -3,38 +3,33 @@
 
 use std::sync::Arc;
 
+use nomoat_chat::{ChatError, ChatPrompt, Message, TemplateError};
 use nomoat_engine::scheduler::Engine;
 
-/// One chat message after request validation (content parts already joined).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatMessage {
-    /// `system`, `user`, `assistant` or `tool` (`developer` arrives as `system`).
-    pub role: String,
-    pub content: Option<String>,
-    pub name: Option<String>,
-    /// The assistant's `tool_calls`, as sent.
-    pub tool_calls: Option<serde_json::Value>,
-    pub tool_call_id: Option<String>,
+/// Why the text side could not make a prompt.
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    /// The model has no usable chat template (see `nomoat_chat::ModelTemplate::for_model`).
+    #[error(transparent)]
+    NoTemplate(#[from] Arc<ChatError>),
+    #[error(transparent)]
+    Render(#[from] TemplateError),
 }
 
 /// Tokenizer and chat template of the served model.
 pub trait ModelText: Send + Sync + 'static {
     /// Token ids of `text`; `add_special` adds BOS (etc.) as the model wants, `parse_special`
     /// turns special-token text like `<|im_end|>` into its id.
-    fn tokenize(
-        &self,
-        text: &str,
-        add_special: bool,
-        parse_special: bool,
-    ) -> Result<Vec<u32>, String>;
+    fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32>;
     /// Text of a token sequence (special tokens rendered as their text).
     fn detokenize(&self, ids: &[u32]) -> String;
     /// Bytes of one token, as it contributes to the output text.
     fn token_bytes(&self, id: u32) -> Vec<u8>;
     fn is_eog(&self, id: u32) -> bool;
-    /// The prompt for a conversation, ending where the assistant's answer starts; and whether
-    /// tokenizing it should still add BOS (false when the template already wrote it).
-    fn render_chat(&self, messages: &[ChatMessage]) -> Result<(String, bool), String>;
+    /// The prompt for a conversation (validated messages, see `params::messages`), ending where
+    /// the assistant's answer starts; and whether tokenizing it should still add BOS (false when
+    /// the template already wrote it).
+    fn render_chat(&self, messages: &[Message]) -> Result<ChatPrompt, TextError>;
 }
 
 /// A loaded model ready to serve.

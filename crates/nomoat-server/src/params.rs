@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use nomoat_engine::sample::{entropy_seed, SamplingParams};
 
 use crate::error::ApiError;
-use crate::model::ChatMessage;
 use crate::Limits;
+use nomoat_chat::{Content, Message};
 
 /// How the server treats one request field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,7 @@ pub const CHAT_FIELDS: &[(&str, FieldStatus)] = &[
     ("top_k", FieldStatus::Supported),
     ("min_p", FieldStatus::Supported),
     ("repeat_penalty", FieldStatus::Supported),
+    ("ignore_eos", FieldStatus::Supported),
     ("user", FieldStatus::NoEffect),
     ("metadata", FieldStatus::NoEffect),
     ("store", FieldStatus::NoEffect),
@@ -81,6 +82,7 @@ pub const COMPLETION_FIELDS: &[(&str, FieldStatus)] = &[
     ("top_k", FieldStatus::Supported),
     ("min_p", FieldStatus::Supported),
     ("repeat_penalty", FieldStatus::Supported),
+    ("ignore_eos", FieldStatus::Supported),
     ("user", FieldStatus::NoEffect),
     ("suffix", FieldStatus::Unsupported),
 ];
@@ -204,6 +206,8 @@ pub struct Common {
     pub n: usize,
     pub stop: Vec<String>,
     pub sampling: SamplingParams,
+    /// nomoat extension (as llama-server): keep generating past end-of-generation tokens.
+    pub ignore_eos: bool,
 }
 
 pub fn common(f: &Fields<'_>, limits: &Limits, n_vocab: usize) -> Result<Common, ApiError> {
@@ -304,6 +308,7 @@ pub fn common(f: &Fields<'_>, limits: &Limits, n_vocab: usize) -> Result<Common,
         },
     };
     sampling.logit_bias = logit_bias(f, limits, n_vocab)?;
+    let ignore_eos = f.bool("ignore_eos")?.unwrap_or(false);
     Ok(Common {
         model,
         stream,
@@ -311,6 +316,7 @@ pub fn common(f: &Fields<'_>, limits: &Limits, n_vocab: usize) -> Result<Common,
         n,
         stop,
         sampling,
+        ignore_eos,
     })
 }
 
@@ -410,8 +416,11 @@ fn logit_bias(
     Ok(out)
 }
 
-/// `messages` of a chat request.
-pub fn messages(f: &Fields<'_>, limits: &Limits) -> Result<Vec<ChatMessage>, ApiError> {
+/// `messages` of a chat request, validated (every field named in errors) and parsed into the
+/// chat crate's [`Message`]: `developer` becomes `system`, text parts are joined with newlines
+/// into string content, `refusal` is dropped; `name`, `tool_calls` and `tool_call_id` reach the
+/// template as sent.
+pub fn messages(f: &Fields<'_>, limits: &Limits) -> Result<Vec<Message>, ApiError> {
     let Some(Value::Array(list)) = f.get("messages") else {
         return Err(ApiError::invalid(
             "messages",
@@ -440,7 +449,7 @@ pub fn messages(f: &Fields<'_>, limits: &Limits) -> Result<Vec<ChatMessage>, Api
         .collect()
 }
 
-fn message(i: usize, m: &Value) -> Result<ChatMessage, ApiError> {
+fn message(i: usize, m: &Value) -> Result<Message, ApiError> {
     let at = |k: &str| format!("messages[{i}].{k}");
     let Value::Object(o) = m else {
         return Err(ApiError::invalid(
@@ -510,11 +519,12 @@ fn message(i: usize, m: &Value) -> Result<ChatMessage, ApiError> {
             ))
         }
     };
-    let name = match o.get("name") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(ApiError::invalid(at("name"), "'name' must be a string")),
-    };
+    if !matches!(
+        o.get("name"),
+        None | Some(Value::Null) | Some(Value::String(_))
+    ) {
+        return Err(ApiError::invalid(at("name"), "'name' must be a string"));
+    }
     let tool_calls = o.get("tool_calls").filter(|v| !v.is_null()).cloned();
     if tool_calls.as_ref().is_some_and(|t| !t.is_array())
         || (tool_calls.is_some() && role != "assistant")
@@ -524,29 +534,28 @@ fn message(i: usize, m: &Value) -> Result<ChatMessage, ApiError> {
             "'tool_calls' must be an array, on assistant messages only",
         ));
     }
-    let tool_call_id = match o.get("tool_call_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                at("tool_call_id"),
-                "'tool_call_id' must be a string",
-            ))
-        }
-    };
+    if !matches!(
+        o.get("tool_call_id"),
+        None | Some(Value::Null) | Some(Value::String(_))
+    ) {
+        return Err(ApiError::invalid(
+            at("tool_call_id"),
+            "'tool_call_id' must be a string",
+        ));
+    }
     if content.is_none() && tool_calls.is_none() && role != "assistant" {
         return Err(ApiError::invalid(
             at("content"),
             format!("a {role} message needs 'content'"),
         ));
     }
-    Ok(ChatMessage {
-        role,
-        content,
-        name,
-        tool_calls,
-        tool_call_id,
-    })
+    // Everything is checked: parse the chat crate's type, then normalise role and content.
+    let mut msg: Message = serde_json::from_value(Value::Object(o.clone()))
+        .map_err(|e| ApiError::invalid(format!("messages[{i}]"), format!("bad message: {e}")))?;
+    msg.role = role;
+    msg.content = content.map_or(Content::Null, Content::Text);
+    msg.extra.retain(|k, v| k != "refusal" && !v.is_null());
+    Ok(msg)
 }
 
 /// A completions prompt: texts or token-id lists.

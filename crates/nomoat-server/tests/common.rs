@@ -9,9 +9,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use nomoat_engine::scheduler::testing::{FakeBackend, FakeVocab};
+use nomoat_chat::{ChatPrompt, Message};
+use nomoat_engine::scheduler::testing::{FakeRunner, FakeVocab};
 use nomoat_engine::scheduler::{Engine, SchedulerConfig};
-use nomoat_server::{router, AppState, ChatMessage, Limits, ModelText, Served, ServerConfig};
+use nomoat_server::{router, AppState, Limits, ModelText, Served, ServerConfig, TextError};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -21,7 +22,7 @@ pub const BOS: u32 = 1;
 pub struct FakeText;
 
 impl ModelText for FakeText {
-    fn tokenize(&self, text: &str, add_special: bool, _parse: bool) -> Result<Vec<u32>, String> {
+    fn tokenize(&self, text: &str, add_special: bool, _parse: bool) -> Vec<u32> {
         let mut ids: Vec<u32> = Vec::new();
         if add_special {
             ids.push(BOS);
@@ -33,7 +34,7 @@ impl ModelText for FakeText {
             };
             ids.push(id);
         }
-        Ok(ids)
+        ids
     }
     fn detokenize(&self, ids: &[u32]) -> String {
         ids.iter().map(|&i| FakeVocab::piece(i)).collect()
@@ -44,17 +45,20 @@ impl ModelText for FakeText {
     fn is_eog(&self, id: u32) -> bool {
         id as usize == V - 1
     }
-    fn render_chat(&self, messages: &[ChatMessage]) -> Result<(String, bool), String> {
+    fn render_chat(&self, messages: &[Message]) -> Result<ChatPrompt, TextError> {
         let mut s = String::new();
         for m in messages {
-            let c = m.content.clone().unwrap_or_default();
+            let c = m.content.flatten_text().unwrap_or_default();
             if c == "PANIC" {
                 panic!("test panic inside one request");
             }
             s.push_str(&format!("{}: {}\n", m.role, c));
         }
         s.push_str("assistant:");
-        Ok((s, true))
+        Ok(ChatPrompt {
+            text: s,
+            add_bos: true,
+        })
     }
 }
 
@@ -64,7 +68,7 @@ pub struct Setup {
 }
 
 pub fn setup_with(cfg: ServerConfig, sched: SchedulerConfig, delay_ms: u64) -> Setup {
-    let mut b = FakeBackend::new(V, 128, 4, 512);
+    let mut b = FakeRunner::new(V, 128, 4, 512);
     b.step_delay = Duration::from_millis(delay_ms);
     let engine = Engine::spawn(b, Arc::new(FakeVocab { n_vocab: V }), sched).expect("engine");
     let state = AppState::new(cfg, Limits::default());
@@ -134,7 +138,7 @@ pub fn reference(prompt: &[u32], max_tokens: usize) -> (Vec<u32>, String) {
     let mut ids = Vec::new();
     let mut text = String::new();
     for _ in 0..max_tokens {
-        let l = FakeBackend::logits_for(&hist, V);
+        let l = FakeRunner::logits_for(&hist, V);
         let mut best = 0;
         for (i, &x) in l.iter().enumerate() {
             if x > l[best] {
@@ -153,16 +157,10 @@ pub fn reference(prompt: &[u32], max_tokens: usize) -> (Vec<u32>, String) {
 }
 
 pub fn chat_prompt_ids(user: &str) -> Vec<u32> {
-    let (s, add) = FakeText
-        .render_chat(&[ChatMessage {
-            role: "user".into(),
-            content: Some(user.into()),
-            name: None,
-            tool_calls: None,
-            tool_call_id: None,
-        }])
+    let p = FakeText
+        .render_chat(&[Message::new("user", user)])
         .expect("render");
-    FakeText.tokenize(&s, add, true).expect("tokenize")
+    FakeText.tokenize(&p.text, p.add_bos, true)
 }
 
 /// Waits (up to 5 s) until the engine has no request in flight: the engine thread drops a

@@ -172,7 +172,7 @@ async fn completions_echo_logprobs_score_the_prompt() {
     assert_eq!(lp["tokens"].as_array().map(Vec::len), Some(6));
     assert!(lp["token_logprobs"][0].is_null());
     for i in 1..6 {
-        let l = nomoat_engine::scheduler::testing::FakeBackend::logits_for(&prompt[..i], V);
+        let l = nomoat_engine::scheduler::testing::FakeRunner::logits_for(&prompt[..i], V);
         let lse = nomoat_engine::sample::log_sum_exp(&l);
         let want = f64::from(l[prompt[i] as usize]) - lse;
         let got = lp["token_logprobs"][i].as_f64().expect("lp");
@@ -626,4 +626,40 @@ async fn more_choices_than_the_server_holds_is_400_not_503() {
     let (st, v) = send_json(&s.app, post("/v1/completions", &body)).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["choices"].as_array().map(Vec::len), Some(4));
+}
+
+/// `ignore_eos` (a nomoat extension, as in llama-server) reaches the token loop: with the
+/// end-of-generation token forced, a request stops after it, or runs to `max_tokens` with it set.
+#[tokio::test]
+async fn ignore_eos_runs_to_max_tokens() {
+    let s = setup();
+    let eog = (V - 1).to_string();
+    for (ignore, want_tokens, want_finish) in [(false, 1, "stop"), (true, 5, "length")] {
+        for (uri, mut body) in [
+            (
+                "/v1/completions",
+                json!({"prompt": "w3 w4", "max_tokens": 5, "temperature": 0}),
+            ),
+            (
+                "/v1/chat/completions",
+                json!({"messages": [{"role": "user", "content": "w3"}], "max_tokens": 5, "temperature": 0}),
+            ),
+        ] {
+            body["logit_bias"] = json!({eog.clone(): 100});
+            body["ignore_eos"] = json!(ignore);
+            let (st, v) = send_json(&s.app, post(uri, &body)).await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+            assert_eq!(v["usage"]["completion_tokens"], want_tokens, "{uri} {v}");
+            assert_eq!(v["choices"][0]["finish_reason"], want_finish, "{uri} {v}");
+        }
+    }
+    let (st, _) = send_json(
+        &s.app,
+        post(
+            "/v1/completions",
+            &json!({"prompt": "w3", "ignore_eos": "yes"}),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
 }

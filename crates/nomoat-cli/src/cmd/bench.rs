@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use nomoat_engine::bench::{mean_sd, run_test, BenchTest};
 use nomoat_engine::generate::{LoadedModel, Session};
+use nomoat_gguf::describe::{bench_bytes, bench_params, file_type_name, size_label};
 use serde::Serialize;
 
 use crate::model_arg;
@@ -120,7 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let path = model_arg::resolve(args.model.as_deref())?;
     let threads = if args.threads.is_empty() {
-        vec![nomoat_kernels::pool::default_threads()]
+        vec![nomoat_backend::default_threads()]
     } else {
         args.threads.clone()
     };
@@ -174,8 +175,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     std::io::stdout(),
                     "| {:<30} | {:>10} | {:>10} | {:<10} | {:>10} | {:>15} | {:>20} |",
                     truncate(&model_type, 30),
-                    size_str(model_size),
-                    params_str(n_params),
+                    bench_bytes(model_size),
+                    bench_params(n_params),
                     "CPU",
                     t,
                     test.name(),
@@ -242,67 +243,13 @@ fn describe_model(path: &std::path::Path) -> anyhow::Result<(String, u64, u64)> 
         .opt_u32("general.file_type")
         .ok()
         .flatten()
-        .map(ftype_name)
+        .and_then(|t| file_type_name(u64::from(t)))
         .unwrap_or("unknown type");
     Ok((
         format!("{arch} {} {ftype}", size_label(params)),
         size,
         params,
     ))
-}
-
-/// llama.cpp's names of `general.file_type` values.
-fn ftype_name(t: u32) -> &'static str {
-    match t {
-        0 => "all F32",
-        1 => "F16",
-        2 => "Q4_0",
-        3 => "Q4_1",
-        7 => "Q8_0",
-        8 => "Q5_0",
-        9 => "Q5_1",
-        10 => "Q2_K - Medium",
-        11 => "Q3_K - Small",
-        12 => "Q3_K - Medium",
-        13 => "Q3_K - Large",
-        14 => "Q4_K - Small",
-        15 => "Q4_K - Medium",
-        16 => "Q5_K - Small",
-        17 => "Q5_K - Medium",
-        18 => "Q6_K",
-        32 => "BF16",
-        _ => "unknown type",
-    }
-}
-
-/// "270M", "1B", "7B": the parameter count rounded as model names round it.
-fn size_label(params: u64) -> String {
-    let p = params as f64;
-    if p >= 1e9 {
-        format!("{:.0}B", p / 1e9)
-    } else if p >= 1e6 {
-        format!("{:.0}M", (p / 1e7).round() * 10.0)
-    } else {
-        format!("{:.0}K", p / 1e3)
-    }
-}
-
-fn size_str(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2} MiB", b / 1024.0 / 1024.0)
-    } else {
-        format!("{:.2} GiB", b / 1024.0 / 1024.0 / 1024.0)
-    }
-}
-
-fn params_str(n: u64) -> String {
-    let n = n as f64;
-    if n < 1e9 {
-        format!("{:.2} M", n / 1e6)
-    } else {
-        format!("{:.2} B", n / 1e9)
-    }
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -320,18 +267,4 @@ fn cpu_info() -> String {
                 .map(|(_, v)| v.trim().to_string())
         })
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels() {
-        assert_eq!(size_label(268_098_176), "270M");
-        assert_eq!(size_label(1_100_048_384), "1B");
-        assert_eq!(size_str(253_113_024 - 10_000_000), "231.85 MiB");
-        assert_eq!(params_str(268_098_176), "268.10 M");
-        assert_eq!(ftype_name(15), "Q4_K - Medium");
-    }
 }

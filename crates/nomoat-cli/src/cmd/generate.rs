@@ -104,9 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| model_arg::DEFAULT_NAME.to_string());
     let path = model_arg::resolve(args.model.as_deref())?;
-    let threads = args
-        .threads
-        .unwrap_or_else(nomoat_kernels::pool::default_threads);
+    let threads = args.threads.unwrap_or_else(nomoat_backend::default_threads);
     let lm = Arc::new(LoadedModel::load(&path, threads)?);
     let prompt: Vec<u32> = match (&args.prompt, &args.prompt_tokens) {
         (_, Some(ids)) => ids.clone(),

@@ -55,9 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     let path = model_arg::resolve(args.model.as_deref())?;
-    let threads = args
-        .threads
-        .unwrap_or_else(nomoat_kernels::pool::default_threads);
+    let threads = args.threads.unwrap_or_else(nomoat_backend::default_threads);
     let lm = Arc::new(LoadedModel::load(&path, threads)?);
     // As llama-perplexity: special tokens in the text are not parsed; BOS per the model's rule.
     let tokens = lm.tokenizer.encode(&text, true, false);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
-use nomoat_chat::{ChatTemplate, Message, RenderRequest};
+use nomoat_chat::{Message, ModelTemplate, TemplateChoice};
 use nomoat_engine::generate::{GenerateParams, Generation, LoadedModel, Session};
 use rustyline::error::ReadlineError;
 
@@ -71,6 +71,14 @@ pub struct Args {
     /// Keep generating past end-of-generation tokens
     #[arg(long)]
     pub ignore_eos: bool,
+    /// Chat template instead of the model's: a built-in name (chatml, gemma, llama2, llama3,
+    /// mistral, phi3) or a Jinja file
+    #[arg(long, value_name = "NAME|FILE")]
+    pub chat_template: Option<String>,
+    /// Print the prompt exactly as the model receives it (after the chat template) to stderr,
+    /// between lines of dashes, before generating
+    #[arg(long)]
+    pub print_prompt: bool,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }
@@ -78,9 +86,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (model, prompt) = split_positionals(&args)?;
     let path = model_arg::resolve(model.as_deref())?;
-    let threads = args
-        .threads
-        .unwrap_or_else(nomoat_kernels::pool::default_threads);
+    let threads = args.threads.unwrap_or_else(nomoat_backend::default_threads);
     let lm = Arc::new(LoadedModel::load(&path, threads)?);
     let mut session = Session::new(lm.clone(), args.ctx, args.batch)?;
     let cancel = Arc::new(AtomicBool::new(false));
@@ -141,14 +147,17 @@ fn complete(
     cancel: Arc<AtomicBool>,
 ) -> anyhow::Result<ExitCode> {
     let tokens = if a.chat {
-        let t = Template::for_model(lm)?;
+        let t = Template::for_model(a, lm)?;
         let mut msgs = Vec::new();
         if let Some(s) = &a.system {
             msgs.push(Message::new("system", s.as_str()));
         }
         msgs.push(Message::new("user", prompt));
-        t.tokens(lm, &msgs)?
+        t.tokens(a, lm, &msgs)?
     } else {
+        if a.print_prompt {
+            print_prompt(prompt);
+        }
         lm.tokenize_prompt(prompt)
     };
     let p = params(a, session.n_ctx(), 256, &cancel)?;
@@ -189,63 +198,36 @@ fn report(g: &Generation) {
     );
 }
 
-/// A model's chat template and the texts of its BOS/EOS tokens.
-struct Template {
-    tpl: ChatTemplate,
-    bos: String,
-    eos: String,
-    /// Where it came from, for the banner.
-    origin: String,
-}
+/// The model's chat template, as the one policy picks it (`ModelTemplate::from_gguf`: the same
+/// for `run`, `serve` and `template`).
+struct Template(ModelTemplate);
 
 impl Template {
-    fn for_model(lm: &LoadedModel) -> anyhow::Result<Template> {
-        let vocab = lm.tokenizer.vocab();
-        let text = |id: Option<u32>| {
-            id.map(|i| vocab.token_text(i).to_string())
-                .unwrap_or_default()
-        };
-        let (src, origin) = match lm.chat_template() {
-            Some(s) => (s.to_string(), "the model's chat template".to_string()),
-            None => {
-                let arch = lm.model.config().arch.name();
-                let name = lm.meta_str("general.name");
-                let src = nomoat_chat::builtin_for(arch, name).with_context(|| {
-                    format!(
-                        "the model has no chat template and nomoat has no built-in one for \
-                         {arch}; give a prompt to complete it instead"
-                    )
-                })?;
-                (
-                    src.to_string(),
-                    format!("the built-in {arch} template (none in the file)"),
-                )
-            }
-        };
-        Ok(Template {
-            tpl: ChatTemplate::new(&src).context("chat template")?,
-            bos: text(lm.tokenizer.bos()),
-            eos: text(lm.tokenizer.eos()),
-            origin,
-        })
+    fn for_model(a: &Args, lm: &LoadedModel) -> anyhow::Result<Template> {
+        let choice = a
+            .chat_template
+            .as_deref()
+            .map(TemplateChoice::from_arg)
+            .transpose()?;
+        let t = ModelTemplate::from_gguf(choice.as_ref(), lm.model.file().gguf())
+            .context("chat mode needs a chat template")?;
+        Ok(Template(t))
     }
 
     /// Renders `msgs` with the generation prompt and tokenizes (BOS added unless the template
     /// already wrote it).
-    fn tokens(&self, lm: &LoadedModel, msgs: &[Message]) -> anyhow::Result<Vec<u32>> {
-        let text = self
-            .tpl
-            .render(&RenderRequest {
-                messages: msgs.to_vec(),
-                add_generation_prompt: true,
-                bos_token: self.bos.clone(),
-                eos_token: self.eos.clone(),
-                ..Default::default()
-            })
-            .context("rendering the chat template")?;
-        let has_bos = !self.bos.is_empty() && text.starts_with(&self.bos);
-        Ok(lm.tokenizer.encode(&text, !has_bos, true))
+    fn tokens(&self, a: &Args, lm: &LoadedModel, msgs: &[Message]) -> anyhow::Result<Vec<u32>> {
+        let p = self.0.prompt(msgs).context("rendering the chat template")?;
+        if a.print_prompt {
+            print_prompt(&p.text);
+        }
+        Ok(lm.tokenizer.encode(&p.text, p.add_bos, true))
     }
+}
+
+/// `--print-prompt`: the text between two lines of dashes, on stderr.
+fn print_prompt(text: &str) {
+    eprintln!("----- prompt -----\n{text}\n------------------");
 }
 
 const HELP: &str = "\
@@ -261,7 +243,7 @@ fn chat(
     session: &mut Session,
     cancel: Arc<AtomicBool>,
 ) -> anyhow::Result<ExitCode> {
-    let t = Template::for_model(lm)?;
+    let t = Template::for_model(a, lm)?;
     let name = lm
         .meta_str("general.name")
         .map(str::to_string)
@@ -270,7 +252,7 @@ fn chat(
         "Chatting with {name} ({}, context {} tokens), using {}.\nType /help for commands, /exit or Ctrl-D to quit.",
         lm.model.config().arch.name(),
         session.n_ctx(),
-        t.origin
+        t.0.origin
     );
     let mut system = a.system.clone();
     let mut msgs: Vec<Message> = Vec::new();
@@ -320,7 +302,7 @@ fn chat(
             all.push(Message::new("system", s.as_str()));
         }
         all.extend(msgs.iter().cloned());
-        let tokens = t.tokens(lm, &all)?;
+        let tokens = t.tokens(a, lm, &all)?;
         let room = session.n_ctx().saturating_sub(tokens.len());
         if room == 0 {
             msgs.pop();

@@ -51,6 +51,11 @@ pub struct Args {
     /// Model name reported by /v1/models and accepted in requests [default: from the model]
     #[arg(long)]
     alias: Option<String>,
+    /// Chat template instead of the model's: a built-in name (chatml, gemma, llama2, llama3,
+    /// mistral, phi3) or a Jinja file [default: the model's, else a built-in chosen by its name or
+    /// vocabulary; without one, chat requests are refused]
+    #[arg(long, value_name = "NAME|FILE")]
+    chat_template: Option<String>,
 }
 
 fn api_key(args: &Args) -> Result<Option<String>> {
@@ -87,6 +92,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         other => other.cache_name().unwrap_or_else(|| spec.clone()),
     });
     let parallel = args.parallel as usize;
+    let chat_template = args
+        .chat_template
+        .as_deref()
+        .map(nomoat_chat::TemplateChoice::from_arg)
+        .transpose()?;
     let opts = EngineOptions {
         n_threads: args.threads,
         kv_tokens: args.ctx as usize,
@@ -97,6 +107,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             step_tokens: args.batch as usize,
             ..Default::default()
         },
+        chat_template,
     };
     let cfg = ServerConfig {
         api_key: key,
@@ -133,8 +144,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let state = state.clone();
             tokio::task::spawn_blocking(move || -> Result<()> {
                 eprintln!("loading {}", path.display());
-                let (served, about) = nomoat_server::load_served(&path, &id, &opts)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let (served, about) = nomoat_server::load_served(&path, &id, &opts)?;
                 eprintln!("model {id} ready: {about}");
                 state.set_model(served);
                 Ok(())

@@ -11,6 +11,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use nomoat_gguf::describe::{file_type_label, human_bytes, human_count};
 use nomoat_gguf::{GgmlType, Gguf, GgufFile, Value};
 use serde::Serialize;
 
@@ -426,7 +427,7 @@ fn collect(file: &GgufFile, with_tensors: bool) -> Facts {
         .and_then(Value::as_u64)
         .map(|id| FileType {
             id,
-            name: file_type_name(id),
+            name: file_type_label(id),
         });
 
     Facts {
@@ -453,83 +454,6 @@ fn collect(file: &GgufFile, with_tensors: bool) -> Facts {
             errors: Vec::new(),
             runtime: None,
         },
-    }
-}
-
-/// llama.cpp's `llama_model_ftype_name` for `general.file_type`.
-fn file_type_name(id: u64) -> String {
-    const GUESSED: u64 = 1024;
-    let base = id & !GUESSED;
-    let name = match base {
-        0 => "all F32",
-        1 => "F16",
-        2 => "Q4_0",
-        3 => "Q4_1",
-        7 => "Q8_0",
-        8 => "Q5_0",
-        9 => "Q5_1",
-        10 => "Q2_K - Medium",
-        11 => "Q3_K - Small",
-        12 => "Q3_K - Medium",
-        13 => "Q3_K - Large",
-        14 => "Q4_K - Small",
-        15 => "Q4_K - Medium",
-        16 => "Q5_K - Small",
-        17 => "Q5_K - Medium",
-        18 => "Q6_K",
-        19 => "IQ2_XXS - 2.0625 bpw",
-        20 => "IQ2_XS - 2.3125 bpw",
-        21 => "Q2_K - Small",
-        22 => "IQ3_XS - 3.3 bpw",
-        23 => "IQ3_XXS - 3.0625 bpw",
-        24 => "IQ1_S - 1.5625 bpw",
-        25 => "IQ4_NL - 4.5 bpw",
-        26 => "IQ3_S - 3.4375 bpw",
-        27 => "IQ3_S mix - 3.66 bpw",
-        28 => "IQ2_S - 2.5 bpw",
-        29 => "IQ2_M - 2.7 bpw",
-        30 => "IQ4_XS - 4.25 bpw",
-        31 => "IQ1_M - 1.75 bpw",
-        32 => "BF16",
-        36 => "TQ1_0 - 1.69 bpw ternary",
-        37 => "TQ2_0 - 2.06 bpw ternary",
-        38 => "MXFP4 MoE",
-        39 => "NVFP4",
-        _ => "unknown, may not work",
-    };
-    if id & GUESSED != 0 {
-        format!("{name} (guessed)")
-    } else {
-        name.to_owned()
-    }
-}
-
-/// `268.1 M`, `1.1 B`, `512`.
-fn human_count(n: u64) -> String {
-    let x = n as f64;
-    if x >= 1e9 {
-        format!("{:.1} B", x / 1e9)
-    } else if x >= 1e6 {
-        format!("{:.1} M", x / 1e6)
-    } else if x >= 1e3 {
-        format!("{:.1} K", x / 1e3)
-    } else {
-        n.to_string()
-    }
-}
-
-/// `241.4 MiB`.
-fn human_bytes(n: u64) -> String {
-    let x = n as f64;
-    const K: f64 = 1024.0;
-    if x >= K * K * K {
-        format!("{:.2} GiB", x / (K * K * K))
-    } else if x >= K * K {
-        format!("{:.1} MiB", x / (K * K))
-    } else if x >= K {
-        format!("{:.1} KiB", x / K)
-    } else {
-        format!("{n} B")
     }
 }
 
@@ -809,13 +733,6 @@ mod tests {
 
     #[test]
     fn human_forms() {
-        assert_eq!(human_count(268_098_176), "268.1 M");
-        assert_eq!(human_count(1_100_048_384), "1.1 B");
-        assert_eq!(human_count(512), "512");
-        assert_eq!(human_bytes(253_113_024), "241.4 MiB");
-        assert_eq!(file_type_name(15), "Q4_K - Medium");
-        assert_eq!(file_type_name(1024 + 7), "Q8_0 (guessed)");
-        assert_eq!(file_type_name(4), "unknown, may not work");
         assert_eq!(compact_ranges(&[0, 1, 2, 3, 4, 6, 7, 9]), "0-4, 6-7, 9");
         assert_eq!(compact_ranges(&[]), "");
         assert_eq!(printable("a\u{1b}[31mred\n"), "a\\u{1b}[31mred\\n");

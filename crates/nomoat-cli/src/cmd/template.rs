@@ -1,15 +1,17 @@
 //! `nomoat template`: render a chat template for a list of messages and print the prompt exactly
 //! as the model would receive it (no newline added).
 //!
-//! The template comes from `--template FILE`, `--builtin NAME`, or the model's
-//! `tokenizer.chat_template` (or, when the file has none, the built-in template of its family).
+//! The template comes from `--template FILE` or `--builtin NAME`, else from the model by the one
+//! policy `run` and `serve` use too (`nomoat_chat::ModelTemplate::from_gguf`: the file's
+//! `tokenizer.chat_template`, else a built-in chosen by its name, else by its vocabulary's
+//! special tokens), so this prints exactly the prompt they would feed the model.
 //! `bos_token`/`eos_token` are the model's token texts unless `--bos`/`--eos` are given.
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use nomoat_chat::{Builtin, ChatTemplate, Message, RenderRequest};
+use nomoat_chat::{Message, ModelHints, ModelTemplate, RenderRequest, TemplateChoice};
 use serde_json::Value as Json;
 
 #[derive(clap::Args)]
@@ -53,12 +55,27 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let model = match &args.model {
-        Some(path) => Some(ModelInfo::read(path)?),
-        None => None,
+    let choice = match (&args.template, &args.builtin) {
+        (Some(path), _) => Some(TemplateChoice::from_file(path)?),
+        (None, Some(name)) => Some(TemplateChoice::builtin(name)?),
+        (None, None) => None,
     };
-    let (source, origin) = template_source(&args, model.as_ref())?;
-    let template = ChatTemplate::new(&source).with_context(|| format!("in {origin}"))?;
+    let template = match &args.model {
+        Some(path) => {
+            let file = nomoat_gguf::GgufFile::open(path)
+                .with_context(|| format!("cannot read model {}", path.display()))?;
+            ModelTemplate::from_gguf(choice.as_ref(), file.gguf())
+                .with_context(|| format!("{}", path.display()))?
+        }
+        None => {
+            if choice.is_none() {
+                bail!("no template: give a MODEL, --template FILE.jinja or --builtin NAME");
+            }
+            let none: [&str; 0] = [];
+            ModelTemplate::for_model(choice.as_ref(), ModelHints::default(), none)?
+        }
+    };
+    let origin = template.origin.to_string();
 
     let (messages, file_tools) = read_messages(&args.messages)?;
     let tools = match &args.tools {
@@ -75,116 +92,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
         })?;
         extra.insert(name.to_owned(), value);
     }
-    let model_bos = model.as_ref().and_then(|m| m.bos.clone());
-    let model_eos = model.as_ref().and_then(|m| m.eos.clone());
     let req = RenderRequest {
-        messages,
-        add_generation_prompt: !args.no_generation_prompt,
-        bos_token: args.bos.or(model_bos).unwrap_or_default(),
-        eos_token: args.eos.or(model_eos).unwrap_or_default(),
+        bos_token: args.bos.unwrap_or(template.bos_token.clone()),
+        eos_token: args.eos.unwrap_or(template.eos_token.clone()),
         tools,
         extra,
-        now: None,
+        ..template.request(messages, !args.no_generation_prompt)
     };
     let prompt = template
         .render(&req)
-        .with_context(|| format!("rendering {origin}"))?;
+        .with_context(|| format!("rendering {origin}"))?
+        .text;
     let mut out = std::io::stdout().lock();
     out.write_all(prompt.as_bytes())?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// What `template` needs from a GGUF.
-struct ModelInfo {
-    path: PathBuf,
-    arch: String,
-    name: Option<String>,
-    chat_template: Option<String>,
-    /// A built-in family recognised from the vocabulary's special tokens.
-    token_family: Option<Builtin>,
-    bos: Option<String>,
-    eos: Option<String>,
-}
-
-impl ModelInfo {
-    fn read(path: &Path) -> Result<ModelInfo> {
-        let file = nomoat_gguf::GgufFile::open(path)
-            .with_context(|| format!("cannot read model {}", path.display()))?;
-        let g = file.gguf();
-        let token_text = |key: &str| -> Result<Option<String>> {
-            let Some(id) = g.opt_u32(key)? else {
-                return Ok(None);
-            };
-            let Some(tokens) = g.opt_array("tokenizer.ggml.tokens")? else {
-                return Ok(None);
-            };
-            let text = tokens
-                .get(id as usize)
-                .and_then(|t| t.as_str())
-                .with_context(|| {
-                    format!(
-                        "{key} = {id} is not a token of the vocabulary ({} tokens)",
-                        tokens.len()
-                    )
-                })?;
-            Ok(Some(text.to_owned()))
-        };
-        Ok(ModelInfo {
-            path: path.to_owned(),
-            arch: g.architecture()?.to_owned(),
-            name: g.opt_str("general.name")?.map(str::to_owned),
-            chat_template: g.opt_str("tokenizer.chat_template")?.map(str::to_owned),
-            token_family: match g.opt_array("tokenizer.ggml.tokens")? {
-                Some(tokens) => {
-                    Builtin::detect_from_tokens(tokens.iter().filter_map(|t| t.as_str()))
-                }
-                None => None,
-            },
-            bos: token_text("tokenizer.ggml.bos_token_id")?,
-            eos: token_text("tokenizer.ggml.eos_token_id")?,
-        })
-    }
-}
-
-/// The template text and a description of where it came from (for error messages).
-fn template_source(args: &Args, model: Option<&ModelInfo>) -> Result<(String, String)> {
-    if let Some(path) = &args.template {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read template {}", path.display()))?;
-        return Ok((text, format!("template {}", path.display())));
-    }
-    if let Some(name) = &args.builtin {
-        let b = Builtin::from_name(name).with_context(|| {
-            let names: Vec<_> = Builtin::ALL.iter().map(|b| b.name()).collect();
-            format!(
-                "unknown built-in template {name:?}; choose one of {}",
-                names.join(", ")
-            )
-        })?;
-        return Ok((b.source().to_owned(), format!("built-in template {name}")));
-    }
-    let Some(m) = model else {
-        bail!("no template: give a MODEL, --template FILE.jinja or --builtin NAME");
-    };
-    if let Some(t) = &m.chat_template {
-        return Ok((
-            t.clone(),
-            format!("the chat template of {}", m.path.display()),
-        ));
-    }
-    match Builtin::detect(&m.arch, m.name.as_deref()).or(m.token_family) {
-        Some(b) => Ok((
-            b.source().to_owned(),
-            format!("built-in template {} (chosen for {})", b.name(), m.path.display()),
-        )),
-        None => bail!(
-            "{} has no chat template and its family ({}{}) has no built-in one; pass --template FILE.jinja or --builtin NAME",
-            m.path.display(),
-            m.arch,
-            m.name.as_deref().map(|n| format!(", {n:?}")).unwrap_or_default()
-        ),
-    }
 }
 
 fn read_text(path: &Path) -> Result<String> {

@@ -14,16 +14,15 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 
-use super::backend::{Backend, IncrementalDecoder, SeqId, StepBatch, Vocab};
 use super::handle::{EngineStats, Permit, SchedulerConfig};
 use super::prefix::PrefixCache;
-use super::types::{Event, EventSink, FinishReason, GenRequest, TokenLogprob, Usage};
-use crate::sample::{log_softmax_top_n, log_sum_exp, SamplerChain};
-use crate::stop::StopStrings;
+use crate::request::{EngineError, Event, EventSink, FinishReason, GenRequest};
+use crate::runner::{ModelRunner, SeqId, Vocab};
+use crate::token_loop::{Outcome, Sequence, Step};
 
 pub(super) struct Submission {
     pub req: GenRequest,
-    pub sink: Box<dyn EventSink>,
+    pub sink: Box<dyn EventSink + Send>,
     pub permit: Permit,
 }
 
@@ -32,53 +31,21 @@ pub(super) enum Msg {
     Shutdown,
 }
 
-/// One request inside the loop.
+/// One request inside the loop: its token-loop state plus what the scheduler tracks.
 struct Seq {
     /// Admission order: older sequences get the budget first and are preempted last.
     order: u64,
-    sink: Box<dyn EventSink>,
+    sink: Box<dyn EventSink + Send>,
     _permit: Permit,
-    /// Prompt, then every generated token. KV holds `tokens[..n_computed]`.
-    tokens: Vec<u32>,
-    n_prompt: usize,
-    n_computed: usize,
+    /// Its KV sequence while admitted.
     seq: Option<SeqId>,
-    max_tokens: usize,
-    generated: usize,
-    cached_tokens: usize,
-    logprobs: Option<usize>,
-    /// Prompt log-probs being collected (`Some` until sent).
-    prompt_lp: Option<Vec<Option<TokenLogprob>>>,
+    /// Its prompt's whole blocks were offered to the prefix cache.
     registered: bool,
-    sampler: SamplerChain,
-    decoder: Box<dyn IncrementalDecoder>,
-    stop: StopStrings,
+    state: Sequence,
 }
 
-impl Seq {
-    fn remaining(&self) -> usize {
-        self.tokens.len() - self.n_computed
-    }
-    fn usage(&self) -> Usage {
-        Usage {
-            prompt_tokens: self.n_prompt,
-            completion_tokens: self.generated,
-            cached_tokens: self.cached_tokens,
-        }
-    }
-}
-
-/// One sequence's share of a step: `n` tokens from `start`, and which of them produce logits.
-struct Planned {
-    order: u64,
-    start: usize,
-    n: usize,
-    /// Positions (absolute) with a logits row, in order.
-    rows: Vec<usize>,
-}
-
-pub(super) struct EngineLoop<B: Backend> {
-    backend: B,
+pub(super) struct EngineLoop<R: ModelRunner> {
+    runner: R,
     vocab: Arc<dyn Vocab>,
     cfg: SchedulerConfig,
     stats: Arc<EngineStats>,
@@ -87,29 +54,21 @@ pub(super) struct EngineLoop<B: Backend> {
     /// Sorted by `order`.
     running: Vec<Seq>,
     cache: PrefixCache,
-    batch: StepBatch,
-    logits: Vec<f32>,
+    step: Step,
     next_order: u64,
 }
 
-/// What to do with a sequence after its logits were used.
-enum Outcome {
-    Continue,
-    Finished,
-    Cancelled,
-}
-
-impl<B: Backend> EngineLoop<B> {
+impl<R: ModelRunner> EngineLoop<R> {
     pub(super) fn new(
-        backend: B,
+        runner: R,
         vocab: Arc<dyn Vocab>,
         cfg: SchedulerConfig,
         stats: Arc<EngineStats>,
         rx: Receiver<Msg>,
     ) -> Self {
-        let cache = PrefixCache::new(backend.block_size(), cfg.prefix_cache_entries);
+        let cache = PrefixCache::new(runner.block_size(), cfg.prefix_cache_entries);
         let lp = EngineLoop {
-            backend,
+            runner,
             vocab,
             cfg,
             stats,
@@ -117,8 +76,7 @@ impl<B: Backend> EngineLoop<B> {
             waiting: VecDeque::new(),
             running: Vec::new(),
             cache,
-            batch: StepBatch::default(),
-            logits: Vec::new(),
+            step: Step::new(),
             next_order: 0,
         };
         lp.publish();
@@ -149,9 +107,9 @@ impl<B: Backend> EngineLoop<B> {
             }
             self.reap_cancelled();
             self.admit();
-            let plan = self.plan();
-            if !plan.is_empty() {
-                self.step(plan);
+            self.plan();
+            if !self.step.is_empty() {
+                self.run_step();
             }
             self.publish();
         }
@@ -160,29 +118,14 @@ impl<B: Backend> EngineLoop<B> {
 
     fn accept(&mut self, s: Submission) {
         let Submission { req, sink, permit } = s;
-        let mut sampler = SamplerChain::new(req.sampling, self.backend.n_vocab());
-        // The penalties' window starts over the prompt, as in llama-server.
-        for &t in &req.prompt {
-            sampler.accept(t);
-        }
-        let n_prompt = req.prompt.len();
+        let state = Sequence::new(req, self.runner.n_vocab(), self.vocab.decoder());
         let seq = Seq {
             order: self.next_order,
             sink,
             _permit: permit,
-            tokens: req.prompt,
-            n_prompt,
-            n_computed: 0,
             seq: None,
-            max_tokens: req.max_tokens,
-            generated: 0,
-            cached_tokens: 0,
-            logprobs: req.logprobs,
-            prompt_lp: req.prompt_logprobs.then(Vec::new),
             registered: false,
-            sampler,
-            decoder: self.vocab.decoder(),
-            stop: StopStrings::new(req.stop),
+            state,
         };
         self.next_order += 1;
         self.waiting.push_back(seq);
@@ -190,7 +133,7 @@ impl<B: Backend> EngineLoop<B> {
 
     fn release(&mut self, s: &mut Seq) {
         if let Some(id) = s.seq.take() {
-            self.backend.free_seq(id);
+            self.runner.free_seq(id);
         }
     }
 
@@ -215,9 +158,9 @@ impl<B: Backend> EngineLoop<B> {
 
     /// Free blocks until `need` are free: prefix-cache entries first (LRU).
     fn evict_cache_for(&mut self, need: usize) -> bool {
-        while self.backend.n_free_blocks() < need {
+        while self.runner.n_free_blocks() < need {
             match self.cache.evict_lru() {
-                Some(seq) => self.backend.free_seq(seq),
+                Some(seq) => self.runner.free_seq(seq),
                 None => return false,
             }
         }
@@ -230,7 +173,7 @@ impl<B: Backend> EngineLoop<B> {
             .iter()
             .filter_map(|s| {
                 s.seq
-                    .map(|id| self.backend.blocks_needed(id, s.remaining() + 1))
+                    .map(|id| self.runner.blocks_needed(id, s.state.remaining() + 1))
             })
             .sum()
     }
@@ -240,19 +183,19 @@ impl<B: Backend> EngineLoop<B> {
             let Some(mut s) = self.waiting.pop_front() else {
                 break;
             };
-            if s.max_tokens == 0 && s.prompt_lp.is_none() {
+            if s.state.max_tokens() == 0 && !s.state.collects_prompt_logprobs() {
                 // Nothing to compute: report the prompt and stop.
-                let usage = s.usage();
+                let usage = s.state.usage();
                 s.sink.send(Event::Done {
                     finish_reason: FinishReason::Length,
                     usage,
                 });
                 continue;
             }
-            let Some(id) = self.backend.alloc_seq().or_else(|| {
+            let Some(id) = self.runner.alloc_seq().or_else(|| {
                 self.cache.evict_lru().and_then(|c| {
-                    self.backend.free_seq(c);
-                    self.backend.alloc_seq()
+                    self.runner.free_seq(c);
+                    self.runner.alloc_seq()
                 })
             }) else {
                 self.waiting.push_front(s);
@@ -261,40 +204,39 @@ impl<B: Backend> EngineLoop<B> {
             // Reuse cached whole blocks of the prompt, leaving at least one token to compute
             // (its logits start the generation). Not while prompt log-probs are wanted: those
             // need every prompt position computed.
+            let n_tokens = s.state.tokens().len();
             let mut reused = 0;
-            if s.prompt_lp.is_none() {
-                if let Some(hit) = self.cache.lookup(&s.tokens, s.tokens.len() - 1) {
-                    if self.backend.fork_prefix(hit.seq, id, hit.n_tokens).is_ok() {
+            if !s.state.collects_prompt_logprobs() {
+                if let Some(hit) = self.cache.lookup(s.state.tokens(), n_tokens - 1) {
+                    if self.runner.fork_prefix(hit.seq, id, hit.n_tokens).is_ok() {
                         reused = hit.n_tokens;
                     }
                 }
             }
-            let need = self.backend.blocks_needed(id, s.tokens.len() - reused + 1);
+            let need = self.runner.blocks_needed(id, n_tokens - reused + 1);
             let reserve = self.running_reserve();
             if !self.evict_cache_for(need + reserve) {
-                self.backend.free_seq(id);
-                let bs = self.backend.block_size().max(1);
-                let need_alone = (s.tokens.len() + 1).div_ceil(bs);
-                if self.running.is_empty() && self.backend.n_free_blocks() < need_alone {
-                    s.sink.send(Event::Error(format!(
-                        "the request needs {need_alone} KV blocks but the cache has {}; \
-                         lower max_tokens or raise --ctx",
-                        self.backend.n_free_blocks()
-                    )));
+                self.runner.free_seq(id);
+                let bs = self.runner.block_size().max(1);
+                let need_alone = (n_tokens + 1).div_ceil(bs);
+                if self.running.is_empty() && self.runner.n_free_blocks() < need_alone {
+                    s.sink.send(Event::Error(EngineError::RequestTooLarge {
+                        needed: need_alone,
+                        free: self.runner.n_free_blocks(),
+                    }));
                     continue;
                 }
                 self.waiting.push_front(s);
                 break;
             }
-            if reused > 0 && s.n_computed == 0 && s.cached_tokens == 0 {
-                s.cached_tokens = reused;
+            if reused > 0 && s.state.n_computed() == 0 && s.state.usage().cached_tokens == 0 {
                 self.stats.prefix_hits.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .prefix_hit_tokens
                     .fetch_add(reused as u64, Ordering::Relaxed);
             }
             s.seq = Some(id);
-            s.n_computed = reused;
+            s.state.set_reused(reused);
             let pos = self.running.partition_point(|r| r.order < s.order);
             self.running.insert(pos, s);
         }
@@ -311,20 +253,16 @@ impl<B: Backend> EngineLoop<B> {
             return false;
         };
         self.release(&mut s);
-        s.n_computed = 0;
-        if let Some(lp) = s.prompt_lp.as_mut() {
-            lp.clear();
-        }
+        s.state.restart();
         self.stats.preemptions.fetch_add(1, Ordering::Relaxed);
         // Older than everything still waiting: it goes first.
         self.waiting.push_front(s);
         true
     }
 
-    /// Fill `self.batch` for this step.
-    fn plan(&mut self) -> Vec<Planned> {
-        self.batch.clear();
-        let mut plan: Vec<Planned> = Vec::new();
+    /// Fill `self.step` for this step.
+    fn plan(&mut self) {
+        self.step.clear();
         let mut budget = self.cfg.step_tokens.max(1);
         let mut rows_left = self.cfg.max_logit_rows.max(1);
         let mut committed = 0usize;
@@ -334,7 +272,7 @@ impl<B: Backend> EngineLoop<B> {
         while i < self.running.len() && budget > 0 && rows_left > 0 {
             let (order, id, remaining) = {
                 let s = &self.running[i];
-                (s.order, s.seq, s.remaining())
+                (s.order, s.seq, s.state.remaining())
             };
             let Some(id) = id else {
                 i += 1;
@@ -345,26 +283,18 @@ impl<B: Backend> EngineLoop<B> {
                 continue;
             }
             // Blocks already promised to earlier rows of this step count as taken.
-            let need = self.backend.blocks_needed(id, 1) + committed;
+            let need = self.runner.blocks_needed(id, 1) + committed;
             if need > committed && !self.evict_cache_for(need) {
-                while self.backend.n_free_blocks() < need && self.preempt_youngest(order) {}
-                if self.backend.n_free_blocks() < need {
+                while self.runner.n_free_blocks() < need && self.preempt_youngest(order) {}
+                if self.runner.n_free_blocks() < need {
                     i += 1;
                     continue;
                 }
             }
             committed = need;
-            let s = &self.running[i];
-            let pos = s.n_computed;
-            self.batch.push(s.tokens[pos], pos as u32, id, true);
-            plan.push(Planned {
-                order,
-                start: pos,
-                n: 1,
-                rows: vec![pos],
-            });
+            let p = self.step.push_chunk(order, &self.running[i].state, id, 1);
             budget -= 1;
-            rows_left -= 1;
+            rows_left -= p.n_rows;
             i += 1;
         }
         // Pass 2: prompt chunks, oldest first, shrunk to the free blocks and the budget.
@@ -372,26 +302,16 @@ impl<B: Backend> EngineLoop<B> {
             if budget == 0 {
                 break;
             }
-            let (id, remaining, collecting) = {
-                let s = &self.running[i];
-                (s.seq, s.remaining(), s.prompt_lp.is_some())
-            };
-            let Some(id) = id else { continue };
-            if remaining <= 1 {
+            let s = &self.running[i];
+            let Some(id) = s.seq else { continue };
+            if s.state.remaining() <= 1 {
                 continue;
             }
-            let mut n = remaining.min(budget);
-            if collecting {
-                // One logits row per prompt position.
-                n = n.min(rows_left);
-            } else if n == remaining && rows_left == 0 {
-                // The last prompt token needs a logits row: leave it for the next step.
-                n -= 1;
-            }
-            let bs = self.backend.block_size().max(1);
+            let mut n = s.state.chunk_len(budget, rows_left);
+            let bs = self.runner.block_size().max(1);
             while n > 0 {
-                let need = self.backend.blocks_needed(id, n) + committed;
-                if need <= self.backend.n_free_blocks() || self.evict_cache_for(need) {
+                let need = self.runner.blocks_needed(id, n) + committed;
+                if need <= self.runner.n_free_blocks() || self.evict_cache_for(need) {
                     break;
                 }
                 n = n.saturating_sub(bs);
@@ -399,103 +319,77 @@ impl<B: Backend> EngineLoop<B> {
             if n == 0 {
                 continue;
             }
-            committed += self.backend.blocks_needed(id, n);
+            committed += self.runner.blocks_needed(id, n);
             let s = &self.running[i];
-            let end = s.n_computed + n;
-            let mut rows = Vec::new();
-            for pos in s.n_computed..end {
-                let want = (collecting && pos + 1 < s.n_prompt) || pos + 1 == s.tokens.len();
-                if want {
-                    rows.push(pos);
-                }
-                self.batch.push(s.tokens[pos], pos as u32, id, want);
-            }
-            rows_left = rows_left.saturating_sub(rows.len());
+            let p = self.step.push_chunk(s.order, &s.state, id, n);
+            rows_left = rows_left.saturating_sub(p.n_rows);
             budget -= n;
-            plan.push(Planned {
-                order: s.order,
-                start: s.n_computed,
-                n,
-                rows,
-            });
         }
-        if plan.is_empty() && !self.running.is_empty() {
+        if self.step.is_empty() && !self.running.is_empty() {
             // Nothing fits: make room by preempting the youngest; a lone sequence that cannot
             // progress can never finish.
             if !self.preempt_youngest(self.running[0].order) {
                 let mut s = self.running.remove(0);
                 self.release(&mut s);
-                s.sink.send(Event::Error(
-                    "out of KV cache blocks for this request; raise --ctx".into(),
-                ));
+                s.sink.send(Event::Error(EngineError::OutOfKvBlocks));
             }
         }
-        plan
     }
 
-    fn step(&mut self, plan: Vec<Planned>) {
-        let n_vocab = self.backend.n_vocab();
-        let n_ctx = self.backend.n_ctx();
-        let backend = &mut self.backend;
-        let batch = &self.batch;
-        let logits = &mut self.logits;
-        let result = catch_unwind(AssertUnwindSafe(|| backend.forward(batch, logits)));
-        let err = match result {
-            Ok(Ok(())) if self.logits.len() >= batch.n_logit_rows() * n_vocab => None,
-            Ok(Ok(())) => Some("the model returned too few logits".to_string()),
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some("internal error: the model panicked".to_string()),
-        };
+    fn run_step(&mut self) {
+        let n_vocab = self.runner.n_vocab();
+        let n_ctx = self.runner.n_ctx();
+        let result = self.step.forward(&mut self.runner);
         self.stats.steps.fetch_add(1, Ordering::Relaxed);
-        if let Some(e) = err {
-            for p in &plan {
-                if let Some(i) = self.running.iter().position(|s| s.order == p.order) {
+        if let Err(e) = result {
+            let err = EngineError::Forward(e.to_string());
+            for k in 0..self.step.planned().len() {
+                let key = self.step.planned()[k].key;
+                if let Some(i) = self.running.iter().position(|s| s.order == key) {
                     let mut s = self.running.remove(i);
                     self.release(&mut s);
-                    s.sink.send(Event::Error(e.clone()));
+                    s.sink.send(Event::Error(err.clone()));
                 }
             }
             return;
         }
-        let mut row = 0usize;
-        for p in plan {
-            let first_row = row;
-            row += p.rows.len();
-            let Some(i) = self.running.iter().position(|s| s.order == p.order) else {
+        for k in 0..self.step.planned().len() {
+            let p = self.step.planned()[k];
+            let Some(i) = self.running.iter().position(|s| s.order == p.key) else {
                 continue;
             };
-            let logits = std::mem::take(&mut self.logits);
             let outcome = {
                 let s = &mut self.running[i];
-                let vocab = self.vocab.clone();
-                let stats = &self.stats;
-                catch_unwind(AssertUnwindSafe(|| {
-                    advance(
-                        s,
-                        &p,
-                        &logits,
-                        first_row,
-                        n_vocab,
-                        n_ctx,
-                        vocab.as_ref(),
-                        stats,
-                    )
-                }))
+                let (prompt_before, generated_before) = (
+                    s.state.n_computed().min(s.state.n_prompt()),
+                    s.state.generated(),
+                );
+                let rows = self.step.rows(&p, n_vocab);
+                let vocab = self.vocab.as_ref();
+                let (state, sink) = (&mut s.state, s.sink.as_mut());
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    state.advance(p.n, rows, n_vocab, n_ctx, vocab, sink)
+                }));
+                let prompt_part = s.state.n_computed().min(s.state.n_prompt()) - prompt_before;
+                self.stats
+                    .prompt_tokens_computed
+                    .fetch_add(prompt_part as u64, Ordering::Relaxed);
+                self.stats.generated_tokens.fetch_add(
+                    (s.state.generated() - generated_before) as u64,
+                    Ordering::Relaxed,
+                );
+                outcome.unwrap_or_else(|_| {
+                    s.sink.send(Event::Error(EngineError::SamplingPanicked));
+                    Outcome::Finished
+                })
             };
-            self.logits = logits;
-            let outcome = outcome.unwrap_or_else(|_| {
-                let s = &mut self.running[i];
-                s.sink
-                    .send(Event::Error("internal error while sampling".into()));
-                Outcome::Finished
-            });
             match outcome {
                 Outcome::Continue => self.maybe_register(i),
                 Outcome::Finished | Outcome::Cancelled => {
                     self.maybe_register(i);
                     let mut s = self.running.remove(i);
                     self.release(&mut s);
-                    if matches!(outcome, Outcome::Cancelled) {
+                    if outcome == Outcome::Cancelled {
                         self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -507,28 +401,32 @@ impl<B: Backend> EngineLoop<B> {
     fn maybe_register(&mut self, i: usize) {
         let s = &self.running[i];
         let Some(id) = s.seq else { return };
-        if s.registered || s.n_computed < s.n_prompt {
+        let n_prompt = s.state.n_prompt();
+        if s.registered || s.state.n_computed() < n_prompt {
             return;
         }
-        let bs = self.backend.block_size().max(1);
-        let k = s.n_prompt / bs * bs;
-        let prefix: Vec<u32> = s.tokens[..k].to_vec();
+        let bs = self.runner.block_size().max(1);
+        let k = n_prompt / bs * bs;
         self.running[i].registered = true;
-        if k == 0 || self.cfg.prefix_cache_entries == 0 || self.cache.covered(&prefix) >= k {
+        if k == 0
+            || self.cfg.prefix_cache_entries == 0
+            || self.cache.covered(&self.running[i].state.tokens()[..k]) >= k
+        {
             return;
         }
+        let prefix: Vec<u32> = self.running[i].state.tokens()[..k].to_vec();
         if self.cache.is_full() {
             if let Some(old) = self.cache.evict_lru() {
-                self.backend.free_seq(old);
+                self.runner.free_seq(old);
             }
         }
-        let Some(c) = self.backend.alloc_seq() else {
+        let Some(c) = self.runner.alloc_seq() else {
             return;
         };
-        if self.backend.fork_prefix(id, c, k).is_ok() {
+        if self.runner.fork_prefix(id, c, k).is_ok() {
             self.cache.insert(c, prefix);
         } else {
-            self.backend.free_seq(c);
+            self.runner.free_seq(c);
         }
     }
 
@@ -538,10 +436,10 @@ impl<B: Backend> EngineLoop<B> {
         self.stats.running.store(self.running.len(), r);
         self.stats
             .kv_blocks_total
-            .store(self.backend.n_blocks_total(), r);
+            .store(self.runner.n_blocks_total(), r);
         self.stats
             .kv_blocks_free
-            .store(self.backend.n_free_blocks(), r);
+            .store(self.runner.n_free_blocks(), r);
         self.stats.prefix_cache_entries.store(self.cache.len(), r);
     }
 
@@ -550,124 +448,11 @@ impl<B: Backend> EngineLoop<B> {
         all.extend(self.waiting.drain(..));
         for mut s in all {
             self.release(&mut s);
-            s.sink
-                .send(Event::Error("the server is shutting down".into()));
+            s.sink.send(Event::Error(EngineError::ShuttingDown));
         }
         for c in self.cache.drain() {
-            self.backend.free_seq(c);
+            self.runner.free_seq(c);
         }
         self.publish();
-    }
-}
-
-/// Log-prob of `id` and the top `n` alternatives in one raw logits row.
-fn token_logprob(row: &[f32], id: u32, n: usize, top: &mut Vec<(u32, f64)>) -> TokenLogprob {
-    let lse = log_sum_exp(row);
-    log_softmax_top_n(row, n, top);
-    TokenLogprob {
-        id,
-        logprob: row
-            .get(id as usize)
-            .map_or(f32::NEG_INFINITY, |&l| (f64::from(l) - lse) as f32),
-        top: top.iter().map(|&(t, lp)| (t, lp as f32)).collect(),
-    }
-}
-
-/// Use one step's logits rows of `s`: collect prompt log-probs, sample, emit events.
-#[allow(clippy::too_many_arguments)]
-fn advance(
-    s: &mut Seq,
-    p: &Planned,
-    logits: &[f32],
-    first_row: usize,
-    n_vocab: usize,
-    n_ctx: usize,
-    vocab: &dyn Vocab,
-    stats: &EngineStats,
-) -> Outcome {
-    s.n_computed = p.start + p.n;
-    let prompt_part = s.n_computed.min(s.n_prompt).saturating_sub(p.start);
-    stats
-        .prompt_tokens_computed
-        .fetch_add(prompt_part as u64, Ordering::Relaxed);
-    let mut top = Vec::new();
-    let mut sample_row: Option<usize> = None;
-    for (k, &pos) in p.rows.iter().enumerate() {
-        let r = first_row + k;
-        let row = &logits[r * n_vocab..(r + 1) * n_vocab];
-        if let Some(lp) = s.prompt_lp.as_mut() {
-            if pos + 1 < s.n_prompt {
-                let n_top = s.logprobs.unwrap_or(0);
-                lp.push(Some(token_logprob(row, s.tokens[pos + 1], n_top, &mut top)));
-            }
-        }
-        if pos + 1 == s.tokens.len() {
-            sample_row = Some(r);
-        }
-    }
-    if s.n_computed >= s.n_prompt {
-        if let Some(mut lp) = s.prompt_lp.take() {
-            lp.insert(0, None);
-            if !s.sink.send(Event::PromptLogprobs(lp)) {
-                return Outcome::Cancelled;
-            }
-        }
-    }
-    if s.generated >= s.max_tokens {
-        if s.n_computed >= s.tokens.len() {
-            let usage = s.usage();
-            s.sink.send(Event::Done {
-                finish_reason: FinishReason::Length,
-                usage,
-            });
-            return Outcome::Finished;
-        }
-        return Outcome::Continue;
-    }
-    let Some(r) = sample_row else {
-        return Outcome::Continue;
-    };
-    let row = &logits[r * n_vocab..(r + 1) * n_vocab];
-    let id = s.sampler.sample(row);
-    s.sampler.accept(id);
-    let logprob = s.logprobs.map(|n| token_logprob(row, id, n, &mut top));
-    s.tokens.push(id);
-    s.generated += 1;
-    stats.generated_tokens.fetch_add(1, Ordering::Relaxed);
-
-    let mut text = String::new();
-    let finish = if vocab.is_eog(id) {
-        // The end-of-generation token itself has no text; release what was held back.
-        s.stop.flush(&mut text);
-        Some(FinishReason::Stop)
-    } else {
-        let piece = s.decoder.push(id);
-        if s.stop.push(&piece, &mut text) {
-            Some(FinishReason::Stop)
-        } else if s.generated >= s.max_tokens || s.tokens.len() >= n_ctx {
-            let tail = s.decoder.finish();
-            if s.stop.push(&tail, &mut text) {
-                Some(FinishReason::Stop)
-            } else {
-                s.stop.flush(&mut text);
-                Some(FinishReason::Length)
-            }
-        } else {
-            None
-        }
-    };
-    if !s.sink.send(Event::Token { id, text, logprob }) {
-        return Outcome::Cancelled;
-    }
-    match finish {
-        Some(finish_reason) => {
-            let usage = s.usage();
-            s.sink.send(Event::Done {
-                finish_reason,
-                usage,
-            });
-            Outcome::Finished
-        }
-        None => Outcome::Continue,
     }
 }

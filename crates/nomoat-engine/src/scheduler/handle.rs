@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::backend::{Backend, Vocab};
 use super::engine_loop::{EngineLoop, Msg, Submission};
-use super::types::{EventSink, GenRequest};
+use crate::request::{EventSink, GenRequest};
+use crate::runner::{ModelRunner, Vocab};
 
 /// Limits of the engine loop.
 #[derive(Debug, Clone)]
@@ -146,17 +146,17 @@ pub struct Engine {
 
 impl Engine {
     /// Start the engine thread. `vocab` decodes generated tokens and spots end-of-generation.
-    pub fn spawn<B: Backend + 'static>(
-        backend: B,
+    pub fn spawn<R: ModelRunner + 'static>(
+        runner: R,
         vocab: Arc<dyn Vocab>,
         cfg: SchedulerConfig,
     ) -> std::io::Result<Engine> {
         let capacity = cfg.max_running.max(1) + cfg.queue_capacity;
         let (tx, rx) = sync_channel(capacity + 1);
         let stats = Arc::new(EngineStats::default());
-        let n_ctx = backend.n_ctx();
-        let n_vocab = backend.n_vocab();
-        let lp = EngineLoop::new(backend, vocab, cfg, stats.clone(), rx);
+        let n_ctx = runner.n_ctx();
+        let n_vocab = runner.n_vocab();
+        let lp = EngineLoop::new(runner, vocab, cfg, stats.clone(), rx);
         let thread = std::thread::Builder::new()
             .name("nomoat-engine".into())
             .spawn(move || lp.run())?;
@@ -246,7 +246,7 @@ impl Engine {
     pub fn submit(
         &self,
         req: GenRequest,
-        sink: Box<dyn EventSink>,
+        sink: Box<dyn EventSink + Send>,
         permit: Permit,
     ) -> Result<(), SubmitError> {
         self.validate(&req)?;

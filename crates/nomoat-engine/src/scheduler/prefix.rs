@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use super::backend::SeqId;
+use crate::runner::SeqId;
 
 struct Entry {
     seq: SeqId,
@@ -172,13 +172,13 @@ mod tests {
     fn finds_longest_whole_block_prefix() {
         let mut c = PrefixCache::new(4, 8);
         let a: Vec<u32> = (0..12).collect();
-        c.insert(7, a.clone());
+        c.insert(SeqId(7), a.clone());
         let mut q: Vec<u32> = (0..10).collect();
         q.push(99);
         assert_eq!(
             c.lookup(&q, q.len()),
             Some(Hit {
-                seq: 7,
+                seq: SeqId(7),
                 n_tokens: 8
             })
         );
@@ -192,16 +192,16 @@ mod tests {
     #[test]
     fn eviction_repoints_shared_keys() {
         let mut c = PrefixCache::new(2, 2);
-        c.insert(1, vec![1, 2, 3, 4]);
-        c.insert(2, vec![1, 2, 3, 4, 5, 6]);
-        assert_eq!(c.evict_lru(), Some(1));
+        c.insert(SeqId(1), vec![1, 2, 3, 4]);
+        c.insert(SeqId(2), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(c.evict_lru(), Some(SeqId(1)));
         // Entry 2 still serves the shared first blocks, and its own third block.
         assert_eq!(
             c.lookup(&[1, 2, 3, 4, 5, 6, 7], 7)
                 .map(|h| (h.seq, h.n_tokens)),
-            Some((2, 6))
+            Some((SeqId(2), 6))
         );
-        assert_eq!(c.evict_lru(), Some(2));
+        assert_eq!(c.evict_lru(), Some(SeqId(2)));
         assert_eq!(c.len(), 0);
         assert_eq!(c.lookup(&[1, 2, 3, 4, 5, 6, 7], 7), None);
     }
@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn different_prefix_same_later_block_misses() {
         let mut c = PrefixCache::new(2, 4);
-        c.insert(1, vec![1, 2, 3, 4]);
+        c.insert(SeqId(1), vec![1, 2, 3, 4]);
         assert_eq!(c.lookup(&[9, 9, 3, 4, 5], 5), None);
     }
 }

@@ -1,4 +1,5 @@
-//! A deterministic stand-in model for tests of the scheduler and of the HTTP server.
+//! A deterministic stand-in model ([`FakeRunner`], a [`ModelRunner`]) for tests of the token loop,
+//! the scheduler and the HTTP server.
 //!
 //! Its "KV cache" stores each sequence's tokens in refcounted blocks exactly like a paged cache
 //! would, and its logits are a pseudo-random function of the sequence's whole history, so any
@@ -9,7 +10,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
-use super::backend::{Backend, IncrementalDecoder, SeqId, StepBatch, Vocab};
+use crate::runner::{Batch, IncrementalDecoder, KvError, ModelError, ModelRunner, SeqId, Vocab};
 
 struct FakeSeq {
     blocks: Vec<usize>,
@@ -17,22 +18,22 @@ struct FakeSeq {
 }
 
 /// Paged fake model with `n_blocks` blocks of `block_size` tokens.
-pub struct FakeBackend {
+pub struct FakeRunner {
     pub n_vocab: usize,
     pub n_ctx: usize,
     block_size: usize,
     refcount: Vec<u32>,
     seqs: HashMap<SeqId, FakeSeq>,
-    next_seq: SeqId,
+    next_seq: u32,
     /// Sleep per forward pass (to keep requests in flight in tests).
     pub step_delay: Duration,
     /// Tokens per forward pass seen so far (to check the budget).
     pub max_batch_seen: usize,
 }
 
-impl FakeBackend {
+impl FakeRunner {
     pub fn new(n_vocab: usize, n_ctx: usize, block_size: usize, n_blocks: usize) -> Self {
-        FakeBackend {
+        FakeRunner {
             n_vocab,
             n_ctx,
             block_size,
@@ -66,7 +67,7 @@ impl FakeBackend {
     }
 }
 
-impl Backend for FakeBackend {
+impl ModelRunner for FakeRunner {
     fn n_vocab(&self) -> usize {
         self.n_vocab
     }
@@ -91,7 +92,7 @@ impl Backend for FakeBackend {
             .saturating_sub(s.blocks.len())
     }
     fn alloc_seq(&mut self) -> Option<SeqId> {
-        let id = self.next_seq;
+        let id = SeqId(self.next_seq);
         self.next_seq = self.next_seq.wrapping_add(1);
         self.seqs.insert(
             id,
@@ -109,21 +110,29 @@ impl Backend for FakeBackend {
             }
         }
     }
-    fn fork_prefix(&mut self, src: SeqId, dst: SeqId, n_tokens: usize) -> Result<(), String> {
+    fn fork_prefix(&mut self, src: SeqId, dst: SeqId, n_tokens: usize) -> Result<(), KvError> {
         if !n_tokens.is_multiple_of(self.block_size) {
-            return Err("fork of a partial block".into());
+            return Err(KvError::BadGeometry(format!(
+                "fork of {n_tokens} tokens is not whole blocks of {}",
+                self.block_size
+            )));
         }
         let (blocks, tokens) = {
-            let s = self.seqs.get(&src).ok_or("no source sequence")?;
+            let s = self.seqs.get(&src).ok_or(KvError::UnknownSeq(src))?;
             if s.tokens.len() < n_tokens {
-                return Err("source too short".into());
+                return Err(KvError::BadLength {
+                    seq: src,
+                    len: s.tokens.len(),
+                    what: "fork",
+                    n: n_tokens,
+                });
             }
             let nb = n_tokens / self.block_size;
             (s.blocks[..nb].to_vec(), s.tokens[..n_tokens].to_vec())
         };
-        let d = self.seqs.get_mut(&dst).ok_or("no destination sequence")?;
+        let d = self.seqs.get_mut(&dst).ok_or(KvError::UnknownSeq(dst))?;
         if !d.tokens.is_empty() {
-            return Err("destination not empty".into());
+            return Err(KvError::NotEmpty(dst));
         }
         for &b in &blocks {
             self.refcount[b] += 1;
@@ -132,38 +141,64 @@ impl Backend for FakeBackend {
         d.tokens = tokens;
         Ok(())
     }
+    fn truncate(&mut self, seq: SeqId, len: usize) -> Result<(), KvError> {
+        let bs = self.block_size;
+        let s = self.seqs.get_mut(&seq).ok_or(KvError::UnknownSeq(seq))?;
+        if len > s.tokens.len() {
+            return Err(KvError::BadLength {
+                seq,
+                len: s.tokens.len(),
+                what: "truncate to",
+                n: len,
+            });
+        }
+        s.tokens.truncate(len);
+        for b in s.blocks.drain(len.div_ceil(bs)..) {
+            self.refcount[b] -= 1;
+        }
+        Ok(())
+    }
     fn seq_len(&self, seq: SeqId) -> usize {
         self.seqs.get(&seq).map_or(0, |s| s.tokens.len())
     }
-    fn forward(&mut self, batch: &StepBatch, logits: &mut Vec<f32>) -> Result<(), String> {
+    fn forward(&mut self, batch: &Batch, logits: &mut Vec<f32>) -> Result<(), ModelError> {
         if !self.step_delay.is_zero() {
             std::thread::sleep(self.step_delay);
         }
         self.max_batch_seen = self.max_batch_seen.max(batch.len());
         logits.clear();
+        let bad = |m: String| ModelError::BadBatch(m);
         for i in 0..batch.len() {
             let seq = batch.seq_ids[i];
             let pos = batch.positions[i] as usize;
             let tok = batch.tokens[i];
             if tok as usize >= self.n_vocab {
-                return Err(format!("token {tok} out of range"));
+                return Err(bad(format!("token {tok} out of range")));
             }
-            let len = self.seqs.get(&seq).ok_or("unknown sequence")?.tokens.len();
+            let len = self
+                .seqs
+                .get(&seq)
+                .ok_or(KvError::UnknownSeq(seq))?
+                .tokens
+                .len();
             if pos != len {
-                return Err(format!(
-                    "sequence {seq}: position {pos} but {len} tokens cached"
-                ));
+                return Err(bad(format!(
+                    "sequence {seq:?}: position {pos} but {len} tokens cached"
+                )));
             }
             if len >= self.n_ctx {
-                return Err("context overflow".into());
+                return Err(bad("context overflow".into()));
             }
             if len % self.block_size == 0 {
-                let b = self.take_block().ok_or("out of blocks")?;
+                let free = self.n_free_blocks();
+                let b = self
+                    .take_block()
+                    .ok_or(KvError::OutOfBlocks { needed: 1, free })?;
                 if let Some(s) = self.seqs.get_mut(&seq) {
                     s.blocks.push(b);
                 }
             }
-            let s = self.seqs.get_mut(&seq).ok_or("unknown sequence")?;
+            let s = self.seqs.get_mut(&seq).ok_or(KvError::UnknownSeq(seq))?;
             s.tokens.push(tok);
             if batch.want_logits[i] {
                 logits.extend(Self::logits_for(&s.tokens, self.n_vocab));

@@ -5,26 +5,19 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::testing::{FakeBackend, FakeVocab};
+use super::testing::{FakeRunner, FakeVocab};
 use super::*;
 
 const V: usize = 64;
 
 fn engine(n_blocks: usize, cfg: SchedulerConfig, delay_ms: u64) -> Engine {
-    let mut b = FakeBackend::new(V, 256, 4, n_blocks);
+    let mut b = FakeRunner::new(V, 256, 4, n_blocks);
     b.step_delay = Duration::from_millis(delay_ms);
     Engine::spawn(b, Arc::new(FakeVocab { n_vocab: V }), cfg).expect("spawn")
 }
 
 fn greedy(prompt: Vec<u32>, max_tokens: usize) -> GenRequest {
-    GenRequest {
-        prompt,
-        max_tokens,
-        sampling: SamplingParams::greedy(),
-        stop: Vec::new(),
-        logprobs: None,
-        prompt_logprobs: false,
-    }
+    GenRequest::new(prompt, max_tokens, SamplingParams::greedy())
 }
 
 fn submit(e: &Engine, req: GenRequest) -> Receiver<Event> {
@@ -55,7 +48,7 @@ fn reference(prompt: &[u32], max_tokens: usize) -> Vec<u32> {
     let mut hist = prompt.to_vec();
     let mut out = Vec::new();
     for _ in 0..max_tokens {
-        let l = FakeBackend::logits_for(&hist, V);
+        let l = FakeRunner::logits_for(&hist, V);
         let id = crate::sample::SamplerChain::new(SamplingParams::greedy(), V).sample(&l);
         out.push(id);
         hist.push(id);
@@ -85,7 +78,7 @@ fn reference_no_eog(prompt: &[u32], max_tokens: usize) -> Vec<u32> {
     let mut hist = prompt.to_vec();
     let mut out = Vec::new();
     for _ in 0..max_tokens {
-        let l = FakeBackend::logits_for(&hist, V);
+        let l = FakeRunner::logits_for(&hist, V);
         let id = crate::sample::SamplerChain::new(SamplingParams::greedy(), V).sample(&l[..V - 1]);
         out.push(id);
         hist.push(id);
@@ -264,9 +257,9 @@ fn echo_gives_prompt_logprobs_and_max_tokens_zero() {
     assert_eq!(lp.len(), 9);
     assert!(lp[0].is_none());
     for i in 1..9 {
-        let l = FakeBackend::logits_for(&p[..i], V);
+        let l = FakeRunner::logits_for(&p[..i], V);
         let lse = crate::sample::log_sum_exp(&l);
-        let want = (f64::from(l[p[i] as usize]) - lse) as f32;
+        let want = f64::from(l[p[i] as usize]) - lse;
         let got = lp[i].as_ref().expect("entry");
         assert_eq!(got.id, p[i]);
         assert!((got.logprob - want).abs() < 1e-5);
@@ -313,4 +306,26 @@ fn shutdown_ends_in_flight_requests_with_an_error() {
     let (_, _, last) = collect(&rx);
     assert!(matches!(last, Event::Error(_)), "{last:?}");
     assert!(e.try_reserve(1).is_none());
+}
+
+#[test]
+fn ignore_eos_generates_past_end_of_generation_tokens() {
+    let e = engine(64, SchedulerConfig::default(), 0);
+    let mut req = greedy(prompt(7, 5), 6);
+    req.sampling.logit_bias = vec![(V as u32 - 1, 1000.0)];
+    let (ids, text, _) = collect(&submit(&e, req.clone()));
+    assert_eq!(ids, vec![V as u32 - 1]);
+    assert_eq!(text, "");
+    req.ignore_eos = true;
+    let (ids, text, done) = collect(&submit(&e, req));
+    assert_eq!(ids, vec![V as u32 - 1; 6]);
+    // Past the end, the end-of-generation token is decoded like any other.
+    assert_eq!(text, FakeVocab::piece(V as u32 - 1).repeat(6));
+    assert!(matches!(
+        done,
+        Event::Done {
+            finish_reason: FinishReason::Length,
+            ..
+        }
+    ));
 }

@@ -5,12 +5,18 @@ use std::path::Path;
 use std::sync::Arc;
 
 use nomoat_gguf::GgufFile;
-use nomoat_kernels::ThreadPool;
 use nomoat_models::{Batch, KvCache, KvDtype, LoadOptions, Model, Scratch, SeqId};
 
 pub fn load(path: &Path) -> Model {
     let file = Arc::new(GgufFile::open(path).expect("open model"));
-    Model::load(file, LoadOptions::default()).expect("load model")
+    Model::load(
+        file,
+        LoadOptions {
+            threads: 2,
+            ..LoadOptions::default()
+        },
+    )
+    .expect("load model")
 }
 
 /// log-softmax of one row, in f64.
@@ -34,7 +40,6 @@ pub fn argmax(row: &[f32]) -> u32 {
 /// A session over one sequence: feed tokens, get the last row's logits.
 pub struct Session<'a> {
     pub model: &'a Model,
-    pub pool: &'a ThreadPool,
     pub kv: KvCache,
     pub seq: SeqId,
     pub scratch: Scratch,
@@ -43,17 +48,16 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    pub fn new(model: &'a Model, pool: &'a ThreadPool, n_ctx: usize, max_batch: usize) -> Self {
+    pub fn new(model: &'a Model, n_ctx: usize, max_batch: usize) -> Self {
         let mut kv = model
             .new_kv_cache(n_ctx, 16, KvDtype::F16)
             .expect("kv cache");
         let seq = kv.alloc_seq();
         Session {
             model,
-            pool,
             kv,
             seq,
-            scratch: Scratch::new(model.config(), max_batch),
+            scratch: model.new_scratch(max_batch),
             logits: Vec::new(),
             batch: Batch::new(),
         }
@@ -69,7 +73,6 @@ impl<'a> Session<'a> {
         }
         self.model
             .forward(
-                self.pool,
                 &self.batch,
                 &mut self.kv,
                 &mut self.scratch,

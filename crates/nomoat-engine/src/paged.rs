@@ -1,48 +1,45 @@
-//! [`Backend`] and [`Vocab`] over a real model: `nomoat_models`' paged KV cache and forward pass,
-//! and the tokenizer's stream decoder.
+//! [`ModelRunner`] and [`Vocab`] over a real model: `nomoat_models`' paged KV cache and forward
+//! pass, and the tokenizer's stream decoder. The server runs one `PagedRunner` shared by all
+//! sequences; the CLI's [`crate::generate::Session`] runs one holding a single sequence.
 
 use std::sync::Arc;
 
-use nomoat_models::{Batch, KvCache, KvDtype, Scratch, SeqId as KvSeq};
+use nomoat_models::{Batch, KvCache, KvDtype, KvError, ModelError, Scratch, SeqId};
 use nomoat_tokenizer::{DecodeOptions, StreamDecoder};
 
-use super::backend::{Backend, IncrementalDecoder, SeqId, StepBatch, Vocab};
 use crate::generate::LoadedModel;
+use crate::runner::{IncrementalDecoder, ModelRunner, Vocab};
 
 /// Tokens per KV block (the prefix cache shares whole blocks).
 pub const KV_BLOCK_SIZE: usize = 16;
 
-/// A loaded model with a paged KV cache of `kv_tokens` tokens shared by all sequences.
-pub struct ModelBackend {
+/// A loaded model with a paged KV cache (F16) of `kv_tokens` tokens shared by its sequences.
+pub struct PagedRunner {
     lm: Arc<LoadedModel>,
     kv: KvCache,
     scratch: Scratch,
-    batch: Batch,
     n_ctx: usize,
 }
 
-impl ModelBackend {
+impl PagedRunner {
     /// `kv_tokens`: KV cache size in tokens (all sequences together); `n_ctx`: the most one
-    /// sequence may hold (capped by the cache and the model's training context); `max_batch`:
-    /// tokens per forward chunk.
+    /// sequence may hold (capped by the cache; the caller applies any other cap, such as the
+    /// model's training context); `max_batch`: tokens per forward pass (sizes the scratch).
     pub fn new(
         lm: Arc<LoadedModel>,
         kv_tokens: usize,
         n_ctx: usize,
         max_batch: usize,
-    ) -> Result<ModelBackend, nomoat_models::ModelError> {
+    ) -> Result<PagedRunner, ModelError> {
         let kv =
             lm.model
                 .new_kv_cache(kv_tokens.max(KV_BLOCK_SIZE), KV_BLOCK_SIZE, KvDtype::F16)?;
-        let cfg = lm.model.config();
-        let train = (cfg.n_ctx_train as usize).max(1);
-        let n_ctx = n_ctx.min(train).min(kv.n_blocks() * KV_BLOCK_SIZE).max(1);
-        let scratch = Scratch::new(cfg, max_batch.max(1));
-        Ok(ModelBackend {
+        let n_ctx = n_ctx.min(kv.n_blocks() * KV_BLOCK_SIZE).max(1);
+        let scratch = lm.model.new_scratch(max_batch.max(1));
+        Ok(PagedRunner {
             lm,
             kv,
             scratch,
-            batch: Batch::new(),
             n_ctx,
         })
     }
@@ -51,9 +48,13 @@ impl ModelBackend {
     pub fn kv_bytes(&self) -> usize {
         self.kv.total_bytes()
     }
+
+    pub fn model(&self) -> &Arc<LoadedModel> {
+        &self.lm
+    }
 }
 
-impl Backend for ModelBackend {
+impl ModelRunner for PagedRunner {
     fn n_vocab(&self) -> usize {
         self.lm.n_vocab()
     }
@@ -71,48 +72,32 @@ impl Backend for ModelBackend {
     }
     fn blocks_needed(&self, seq: SeqId, n_new: usize) -> usize {
         // An unknown sequence cannot grow: report more than the cache holds.
-        self.kv
-            .blocks_needed(KvSeq(seq), n_new)
-            .unwrap_or(usize::MAX / 2)
+        self.kv.blocks_needed(seq, n_new).unwrap_or(usize::MAX / 2)
     }
     fn alloc_seq(&mut self) -> Option<SeqId> {
-        Some(self.kv.alloc_seq().0)
+        Some(self.kv.alloc_seq())
     }
     fn free_seq(&mut self, seq: SeqId) {
-        let _ = self.kv.free_seq(KvSeq(seq));
+        // Freeing an unknown sequence is a no-op: the loop frees each sequence once.
+        let _ = self.kv.free_seq(seq);
     }
-    fn fork_prefix(&mut self, src: SeqId, dst: SeqId, n_tokens: usize) -> Result<(), String> {
-        self.kv
-            .fork_prefix(KvSeq(src), KvSeq(dst), n_tokens)
-            .map_err(|e| e.to_string())
+    fn fork_prefix(&mut self, src: SeqId, dst: SeqId, n_tokens: usize) -> Result<(), KvError> {
+        self.kv.fork_prefix(src, dst, n_tokens)
+    }
+    fn truncate(&mut self, seq: SeqId, len: usize) -> Result<(), KvError> {
+        self.kv.truncate(seq, len)
     }
     fn seq_len(&self, seq: SeqId) -> usize {
-        self.kv.seq_len(KvSeq(seq))
+        self.kv.seq_len(seq)
     }
-    fn forward(&mut self, batch: &StepBatch, logits: &mut Vec<f32>) -> Result<(), String> {
-        self.batch.clear();
-        for i in 0..batch.len() {
-            self.batch.push(
-                batch.tokens[i],
-                batch.positions[i],
-                KvSeq(batch.seq_ids[i]),
-                batch.want_logits[i],
-            );
-        }
+    fn forward(&mut self, batch: &Batch, logits: &mut Vec<f32>) -> Result<(), ModelError> {
         self.lm
             .model
-            .forward(
-                &self.lm.pool,
-                &self.batch,
-                &mut self.kv,
-                &mut self.scratch,
-                logits,
-            )
-            .map_err(|e| e.to_string())
+            .forward(batch, &mut self.kv, &mut self.scratch, logits)
     }
 }
 
-/// The tokenizer as the engine loop needs it.
+/// The tokenizer as the token loop needs it.
 pub struct TokenizerVocab {
     pub lm: Arc<LoadedModel>,
 }
