@@ -141,6 +141,20 @@ def send(page, text):
     page.get_by_label("Message", exact=True).press("Enter")
 
 
+def wait_until(page, expr, timeout_ms=None):
+    """Polls the JavaScript expression `expr` (a function source or an expression) from Python
+    until it is truthy. Not `page.wait_for_function`: recent Playwright evaluates its predicate
+    with `eval` inside the page, which the page's Content-Security-Policy (no 'unsafe-eval')
+    rightly refuses; `page.evaluate` goes through the DevTools protocol instead."""
+    deadline = time.monotonic() + (timeout_ms or TIMEOUT_MS) / 1000
+    while True:
+        if page.evaluate(expr):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {expr.strip()[:120]}")
+        time.sleep(0.05)
+
+
 def wait_done(page):
     a = last_answer(page)
     expect(a).to_have_attribute("data-state", re.compile("done|error"))
@@ -151,10 +165,10 @@ def stop_midway(page, stop):
     """Wait until the newest answer is streaming with some text, then `stop()` it; if the model
     finished first (an early end-of-sequence), regenerate and try again."""
     for _ in range(4):
-        page.wait_for_function("""() => {
+        wait_until(page, """() => {
             const a = [...document.querySelectorAll('[data-role="assistant"]')].pop();
             return a && (a.dataset.state !== 'streaming' || a.querySelector('.md').textContent.length > 12);
-        }""", timeout=TIMEOUT_MS)
+        }""")
         a = last_answer(page)
         if a.get_attribute("data-state") == "streaming":
             stop()
@@ -198,7 +212,7 @@ def main_flow(browser, base, model, outdir):
     paints = []
     for _ in range(5):
         page.goto(base + "/")
-        page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length > 0")
+        wait_until(page, "performance.getEntriesByName('first-contentful-paint').length > 0")
         paints.append(page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime"))
     fcp = min(paints)
     check(fcp < 300, f"first contentful paint {fcp:.0f} ms (best of {[round(p) for p in paints]}) < 300 ms")
