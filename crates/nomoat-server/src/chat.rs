@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::body::read_json;
 use crate::error::ApiError;
 use crate::gen::{self, StreamFormat, Timing};
-use crate::model::{Served, TextError};
+use crate::model::Served;
 use crate::params::{self, Fields, CHAT_FIELDS};
 use crate::AppState;
 
@@ -40,11 +40,10 @@ pub async fn chat_completions(
     body: Body,
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
-    let served = st.served()?;
     let map = read_json(&headers, body, st.cfg.max_body_bytes, st.cfg.body_timeout).await?;
     let f = Fields::new(&map, CHAT_FIELDS)?;
+    let served = st.resolve(f.string("model")?).await?;
     let c = params::common(&f, &st.limits, served.engine.n_vocab())?;
-    st.check_model(c.model.as_deref(), &served)?;
     let messages = params::messages(&f, &st.limits)?;
     let max_tokens = match f.integer("max_completion_tokens", 1, i64::MAX)? {
         Some(m) => Some(m),
@@ -62,16 +61,7 @@ pub async fn chat_completions(
     // Queue place first: a full server refuses before rendering or tokenizing anything.
     let permits = gen::reserve(&served, c.n)?;
 
-    let text = served.text.clone();
-    let ids = tokio::task::spawn_blocking(move || -> Result<Vec<u32>, ApiError> {
-        let prompt = text.render_chat(&messages).map_err(|e| match e {
-            TextError::NoTemplate(e) => ApiError::invalid("messages", e.to_string()),
-            TextError::Render(e) => ApiError::invalid("messages", format!("chat template: {e}")),
-        })?;
-        Ok(text.tokenize(&prompt.text, prompt.add_bos, true))
-    })
-    .await
-    .map_err(|_| ApiError::internal("internal error while rendering the prompt"))??;
+    let ids = gen::chat_ids(&served, messages).await?;
 
     let n_ctx = served.engine.n_ctx();
     let max_tokens = match max_tokens {

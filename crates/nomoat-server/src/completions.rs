@@ -73,11 +73,10 @@ pub async fn completions(
     body: Body,
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
-    let served = st.served()?;
     let map = read_json(&headers, body, st.cfg.max_body_bytes, st.cfg.body_timeout).await?;
     let f = Fields::new(&map, COMPLETION_FIELDS)?;
+    let served = st.resolve(f.string("model")?).await?;
     let c = params::common(&f, &st.limits, served.engine.n_vocab())?;
-    st.check_model(c.model.as_deref(), &served)?;
     let inputs = params::prompts(&f, &st.limits)?;
     let max_tokens = f.integer("max_tokens", 0, i64::MAX)?.unwrap_or(16);
     let max_tokens = usize::try_from(max_tokens).unwrap_or(usize::MAX);

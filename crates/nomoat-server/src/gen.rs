@@ -14,7 +14,9 @@ use serde_json::Value;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::error::ApiError;
-use crate::model::Served;
+use nomoat_chat::Message;
+
+use crate::model::{Served, TextError};
 use crate::AppState;
 
 /// Routes one choice's events into the request's channel; the receiver dropping (client gone)
@@ -66,6 +68,22 @@ pub fn reserve(served: &Served, n: usize) -> Result<Vec<Permit>, ApiError> {
             1,
         )
     })
+}
+
+/// The prompt ids of a conversation (validated messages) through the model's chat template,
+/// rendered and tokenized off the async threads. Every chat-shaped API (OpenAI chat, Ollama
+/// chat, Anthropic messages, Responses) builds its prompt here.
+pub async fn chat_ids(served: &Arc<Served>, messages: Vec<Message>) -> Result<Vec<u32>, ApiError> {
+    let text = served.text.clone();
+    tokio::task::spawn_blocking(move || -> Result<Vec<u32>, ApiError> {
+        let prompt = text.render_chat(&messages).map_err(|e| match e {
+            TextError::NoTemplate(e) => ApiError::invalid("messages", e.to_string()),
+            TextError::Render(e) => ApiError::invalid("messages", format!("chat template: {e}")),
+        })?;
+        Ok(text.tokenize(&prompt.text, prompt.add_bos, true))
+    })
+    .await
+    .map_err(|_| ApiError::internal("internal error while rendering the prompt"))?
 }
 
 pub fn submit_error(e: SubmitError, param: &str) -> ApiError {

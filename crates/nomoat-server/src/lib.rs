@@ -126,18 +126,17 @@ impl AppState {
         self.model.get()
     }
 
-    fn served(&self) -> Result<Arc<Served>, ApiError> {
-        self.model
+    /// The model a request names (`None` or `""`: the default one), ready to generate. Every
+    /// route goes through here, so naming a model the server does not have is a 404 everywhere.
+    pub async fn resolve(&self, name: Option<&str>) -> Result<Arc<Served>, ApiError> {
+        let m = self
+            .model
             .get()
             .cloned()
-            .ok_or_else(|| ApiError::unavailable("Loading model", 2))
-    }
-
-    /// A request may name the served model (or nothing); anything else is 404.
-    fn check_model(&self, name: Option<&str>, m: &Served) -> Result<(), ApiError> {
+            .ok_or_else(|| ApiError::unavailable("Loading model", 2))?;
         match name {
-            None => Ok(()),
-            Some(n) if n.is_empty() || n == m.id => Ok(()),
+            None => Ok(m),
+            Some(n) if n.is_empty() || n == m.id => Ok(m),
             Some(n) => Err(ApiError::model_not_found(n, &m.id)),
         }
     }

@@ -24,7 +24,7 @@ fn model_json(m: &Served) -> Value {
 }
 
 pub async fn models(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let m = st.served()?;
+    let m = st.resolve(None).await?;
     Ok(axum::Json(json!({"object": "list", "data": [model_json(&m)]})).into_response())
 }
 
@@ -32,8 +32,7 @@ pub async fn model(
     State(st): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let m = st.served()?;
-    st.check_model(Some(&id), &m)?;
+    let m = st.resolve(Some(&id)).await?;
     Ok(axum::Json(model_json(&m)).into_response())
 }
 
@@ -64,8 +63,8 @@ pub async fn tokenize(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let m = st.served()?;
     let map = read_json(&headers, body, st.cfg.max_body_bytes, st.cfg.body_timeout).await?;
+    let m = st.resolve(map.get("model").and_then(Value::as_str)).await?;
     for k in map.keys() {
         if !matches!(
             k.as_str(),
@@ -113,8 +112,8 @@ pub async fn detokenize(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let m = st.served()?;
     let map = read_json(&headers, body, st.cfg.max_body_bytes, st.cfg.body_timeout).await?;
+    let m = st.resolve(map.get("model").and_then(Value::as_str)).await?;
     for k in map.keys() {
         if !matches!(k.as_str(), "tokens" | "model") {
             return Err(ApiError::invalid(
