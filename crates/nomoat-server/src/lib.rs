@@ -2,8 +2,9 @@
 //! runs on its own thread).
 //!
 //! - [`router`] builds every route over an [`AppState`]; [`serve`] runs it with timeouts and
-//!   graceful shutdown. The model is installed with [`AppState::set_model`] once loaded
-//!   (`/health` answers 503 until then).
+//!   graceful shutdown. The models live in a [`ModelPool`] (many per server, loaded on first use,
+//!   unloaded after their keep-alive or to make room); every route gets its model with
+//!   [`AppState::resolve`]. `/health` answers 503 until the default model is loaded.
 //! - Errors are OpenAI-shaped ([`ApiError`]); every request field is used, known to be
 //!   harmless, or refused by name ([`params`]).
 #![forbid(unsafe_code)]
@@ -19,11 +20,12 @@ mod metrics;
 mod misc;
 mod model;
 pub mod params;
+pub mod pool;
 mod serve;
 mod text;
 mod web;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -35,9 +37,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 pub use auth::constant_time_eq;
 pub use error::ApiError;
-pub use load::{load_served, EngineOptions, LoadError};
+pub use load::{load_served, EngineOptions, LoadError, LoadedServed};
 pub use metrics::Metrics;
 pub use model::{ModelText, Served, TextError};
+pub use pool::{KeepAlive, ModelPool, ModelSpec, PoolConfig};
 pub use serve::{serve, shutdown_signal};
 pub use text::TokenizerText;
 
@@ -103,42 +106,63 @@ pub struct AppState {
     pub cfg: ServerConfig,
     pub limits: Limits,
     pub metrics: Metrics,
-    model: OnceLock<Arc<Served>>,
+    pool: Arc<ModelPool>,
 }
 
 impl AppState {
+    /// A server with no models yet: install one with [`AppState::set_model`] (tests, embedders).
     pub fn new(cfg: ServerConfig, limits: Limits) -> Arc<Self> {
+        let opts = EngineOptions {
+            n_threads: 0,
+            kv_tokens: 4096,
+            n_ctx: 4096,
+            sched: Default::default(),
+            chat_template: None,
+        };
+        AppState::with_pool(cfg, limits, PoolConfig::new(Vec::new(), opts))
+    }
+
+    /// A server over the models `pool` describes (`nomoat serve`).
+    pub fn with_pool(cfg: ServerConfig, limits: Limits, pool: PoolConfig) -> Arc<Self> {
         Arc::new(AppState {
             cfg,
             limits,
             metrics: Metrics::default(),
-            model: OnceLock::new(),
+            pool: Arc::new(ModelPool::new(pool)),
         })
     }
 
-    /// Install the loaded model; requests before this get 503. Returns false if a model was
-    /// already installed (the new one is dropped).
+    /// Install a loaded model, kept loaded for good; the first one becomes the default unless
+    /// the pool names one. Returns false if a model with its id is already loaded.
     pub fn set_model(&self, m: Served) -> bool {
-        self.model.set(Arc::new(m)).is_ok()
+        self.pool.install(m, 0)
     }
 
-    pub fn model(&self) -> Option<&Arc<Served>> {
-        self.model.get()
+    /// The default model, if it is loaded.
+    pub fn model(&self) -> Option<Arc<Served>> {
+        self.pool.default_loaded()
     }
 
-    /// The model a request names (`None` or `""`: the default one), ready to generate. Every
+    pub fn pool(&self) -> &Arc<ModelPool> {
+        &self.pool
+    }
+
+    /// The model a request names (`None` or `""`: the default one), loaded if it was not. Every
     /// route goes through here, so naming a model the server does not have is a 404 everywhere.
     pub async fn resolve(&self, name: Option<&str>) -> Result<Arc<Served>, ApiError> {
-        let m = self
-            .model
-            .get()
-            .cloned()
-            .ok_or_else(|| ApiError::unavailable("Loading model", 2))?;
-        match name {
-            None => Ok(m),
-            Some(n) if n.is_empty() || n == m.id => Ok(m),
-            Some(n) => Err(ApiError::model_not_found(n, &m.id)),
+        self.resolve_keep(name, KeepAlive::Default).await
+    }
+
+    /// [`AppState::resolve`] with a keep-alive for the model (Ollama's `keep_alive`).
+    pub async fn resolve_keep(
+        &self,
+        name: Option<&str>,
+        keep: KeepAlive,
+    ) -> Result<Arc<Served>, ApiError> {
+        if self.pool.awaiting_install() {
+            return Err(ApiError::unavailable("Loading model", 2));
         }
+        Ok(self.pool.get(name, keep).await?)
     }
 }
 

@@ -34,12 +34,18 @@ pub enum LoadError {
     Thread(#[from] std::io::Error),
 }
 
-/// A loaded model, its name and a one-line description of what was set up.
-pub fn load_served(
-    path: &Path,
-    id: &str,
-    opts: &EngineOptions,
-) -> Result<(Served, String), LoadError> {
+/// A model ready to serve, with what it costs and a line saying how it was set up.
+pub struct LoadedServed {
+    pub served: Served,
+    /// Weights (the file's size: it is mapped, and packing copies at most that much) plus the KV
+    /// cache, for `--memory-budget`.
+    pub bytes: u64,
+    /// One line for the startup message.
+    pub about: String,
+}
+
+/// Loads the model at `path` to serve as `id`.
+pub fn load_served(path: &Path, id: &str, opts: &EngineOptions) -> Result<LoadedServed, LoadError> {
     let lm = Arc::new(LoadedModel::load(path, opts.n_threads)?);
     let text = TokenizerText::new(lm.clone(), opts.chat_template.as_ref())?;
     // One request may use at most the model's training context.
@@ -51,7 +57,8 @@ pub fn load_served(
         opts.sched.step_tokens,
     )
     .map_err(GenerateError::from)?;
-    let kv_mib = runner.kv_bytes() as f64 / (1 << 20) as f64;
+    let runner_kv_bytes = runner.kv_bytes() as u64;
+    let kv_mib = runner_kv_bytes as f64 / (1 << 20) as f64;
     let mut sched = opts.sched.clone();
     sched.max_logit_rows = sched.max_logit_rows.max(sched.max_running);
     let engine = Engine::spawn(runner, Arc::new(TokenizerVocab { lm: lm.clone() }), sched)?;
@@ -69,5 +76,10 @@ pub fn load_served(
         engine,
         text: Arc::new(text),
     };
-    Ok((served, about))
+    let file_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    Ok(LoadedServed {
+        served,
+        bytes: file_bytes.saturating_add(runner_kv_bytes),
+        about,
+    })
 }

@@ -11,33 +11,86 @@ use serde_json::{json, Value};
 use crate::body::read_json;
 use crate::error::ApiError;
 use crate::model::Served;
+use crate::pool::{ModelEntry, PoolError};
 use crate::AppState;
 
-fn model_json(m: &Served) -> Value {
-    json!({
-        "id": m.id,
+/// One model in OpenAI's list shape, plus where it is (`status`, as llama-server's router mode
+/// writes it) and, when loaded, its context and vocabulary.
+fn entry_json(e: &ModelEntry, served: Option<&Served>) -> Value {
+    let created = e
+        .modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let state = if e.loaded.is_some() {
+        "loaded"
+    } else if e.loading {
+        "loading"
+    } else {
+        "unloaded"
+    };
+    let mut v = json!({
+        "id": e.id,
         "object": "model",
-        "created": m.created,
+        "created": served.map_or(created, |s| s.created),
         "owned_by": "nomoat",
-        "meta": {"n_ctx": m.engine.n_ctx(), "n_vocab": m.engine.n_vocab()},
-    })
+        "status": {"value": state},
+        "aliases": e.aliases,
+        "meta": {"size": e.size},
+    });
+    if let (Some(s), Some(l)) = (served, &e.loaded) {
+        v["meta"]["n_ctx"] = json!(s.engine.n_ctx());
+        v["meta"]["n_vocab"] = json!(s.engine.n_vocab());
+        v["meta"]["memory_bytes"] = json!(l.bytes);
+    }
+    v
 }
 
+/// `GET /v1/models`: every model this server can serve, loaded or not.
 pub async fn models(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let m = st.resolve(None).await?;
-    Ok(axum::Json(json!({"object": "list", "data": [model_json(&m)]})).into_response())
+    if st.pool().awaiting_install() {
+        return Err(ApiError::unavailable("Loading model", 2));
+    }
+    let loaded = st.pool().loaded();
+    let data: Vec<Value> = st
+        .pool()
+        .list()
+        .iter()
+        .map(|e| {
+            let s = loaded.iter().find(|(l, _)| l.id == e.id).map(|(_, s)| &**s);
+            entry_json(e, s)
+        })
+        .collect();
+    Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
 }
 
+/// `GET /v1/models/{id}`: one model (without loading it).
 pub async fn model(
     State(st): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let m = st.resolve(Some(&id)).await?;
-    Ok(axum::Json(model_json(&m)).into_response())
+    if st.pool().awaiting_install() {
+        return Err(ApiError::unavailable("Loading model", 2));
+    }
+    let e = st
+        .pool()
+        .find(&id)
+        .ok_or_else(|| ApiError::from(PoolError::NotFound(id.clone())))?;
+    let loaded = st.pool().loaded();
+    let s = loaded.iter().find(|(l, _)| l.id == e.id).map(|(_, s)| &**s);
+    Ok(axum::Json(entry_json(&e, s)).into_response())
 }
 
+/// 200 once the default model is loaded and its engine runs (503 while it loads); a server with
+/// no default model is healthy once it runs.
 pub async fn health(State(st): State<Arc<AppState>>) -> Response {
-    match st.model.get() {
+    let pool = st.pool();
+    if pool.awaiting_install() {
+        return ApiError::unavailable("Loading model", 2).into_response();
+    }
+    if pool.default_model().is_none() {
+        return axum::Json(json!({"status": "ok"})).into_response();
+    }
+    match pool.default_loaded() {
         Some(m) if m.engine.is_alive() => axum::Json(json!({"status": "ok"})).into_response(),
         Some(_) => ApiError::unavailable("the engine has stopped", 5).into_response(),
         None => ApiError::unavailable("Loading model", 2).into_response(),
@@ -45,7 +98,7 @@ pub async fn health(State(st): State<Arc<AppState>>) -> Response {
 }
 
 pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
-    let stats = st.model.get().map(|m| m.engine.stats());
+    let stats = st.model().map(|m| m.engine.stats());
     (
         [(
             header::CONTENT_TYPE,

@@ -52,9 +52,16 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if let Some(m) = state.model.get().cloned() {
-        let grace = state.cfg.shutdown_grace;
-        let _ = tokio::task::spawn_blocking(move || m.engine.shutdown(grace)).await;
+    // Drain every loaded model's engine at once, each within the grace period.
+    let grace = state.cfg.shutdown_grace;
+    let drains: Vec<_> = state
+        .pool()
+        .all_loaded()
+        .into_iter()
+        .map(|m| tokio::task::spawn_blocking(move || m.engine.shutdown(grace)))
+        .collect();
+    for d in drains {
+        let _ = d.await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
     Ok(())

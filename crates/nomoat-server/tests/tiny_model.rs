@@ -27,7 +27,9 @@ fn tiny_server(parallel: usize) -> (axum::Router, Arc<AppState>) {
         // The synthetic model has no chat template and no family: choose one, as `--chat-template`.
         chat_template: Some(nomoat_chat::TemplateChoice::builtin("chatml").expect("chatml")),
     };
-    let (served, _about) = load_served(&path, "tiny-llama", &opts).expect("load tiny llama");
+    let served = load_served(&path, "tiny-llama", &opts)
+        .expect("load tiny llama")
+        .served;
     let state = AppState::new(ServerConfig::default(), Limits::default());
     assert!(state.set_model(served));
     (router(state.clone()), state)
