@@ -142,6 +142,8 @@ pub struct GenerateParams {
     pub ignore_eos: bool,
     /// Set from elsewhere (Ctrl-C) to end generation after the current token.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// A grammar the output must follow (`--json-schema`, `--grammar`).
+    pub constraint: Option<crate::request::ConstraintBox>,
 }
 
 impl Default for GenerateParams {
@@ -154,6 +156,7 @@ impl Default for GenerateParams {
             echo: false,
             ignore_eos: false,
             cancel: None,
+            constraint: None,
         }
     }
 }
@@ -367,6 +370,7 @@ impl Session {
             logprobs: (p.logprobs > 0).then_some(p.logprobs),
             prompt_logprobs: p.echo,
             ignore_eos: p.ignore_eos,
+            constraint: p.constraint.clone(),
         };
         let mut seq = Sequence::new(req, n_vocab, self.vocab.decoder());
 

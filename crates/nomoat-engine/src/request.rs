@@ -2,7 +2,7 @@
 //! both drivers: the server's engine thread and the CLI's single-sequence
 //! [`crate::generate::Session`].
 
-pub use crate::sample::SamplingParams;
+pub use crate::sample::{ConstraintBox, SamplingParams};
 pub use crate::stop::FinishReason;
 
 /// One generation request. The prompt is already tokenized (and rendered, for chat).
@@ -22,6 +22,9 @@ pub struct GenRequest {
     /// Keep generating past end-of-generation tokens (they are then decoded like any other
     /// token; generation ends on the limit or a stop string). llama-server's `ignore_eos`.
     pub ignore_eos: bool,
+    /// A grammar the output must follow (JSON schema, regex, …): masks the logits before every
+    /// other sampler; generation ends when it is complete.
+    pub constraint: Option<ConstraintBox>,
 }
 
 impl GenRequest {
@@ -35,6 +38,7 @@ impl GenRequest {
             logprobs: None,
             prompt_logprobs: false,
             ignore_eos: false,
+            constraint: None,
         }
     }
 }
@@ -76,6 +80,9 @@ pub enum EngineError {
     Forward(String),
     #[error("internal error while sampling")]
     SamplingPanicked,
+    /// The output grammar failed (a bug in it, or a limit it hit).
+    #[error("constrained decoding: {0}")]
+    Constraint(String),
 }
 
 /// What the token loop sends back for one request, in this order: optionally

@@ -24,9 +24,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use nomoat_models::{Batch, ModelError, SeqId};
 
-use crate::request::{Event, EventSink, FinishReason, GenRequest, TokenLogprob, Usage};
+use crate::request::{
+    EngineError, Event, EventSink, FinishReason, GenRequest, TokenLogprob, Usage,
+};
 use crate::runner::{IncrementalDecoder, ModelRunner, Vocab};
-use crate::sample::{log_softmax_top_n, log_sum_exp, SamplerChain};
+use crate::sample::{log_softmax_top_n, log_sum_exp, Constraint, SamplerChain};
 use crate::stop::StopStrings;
 
 /// Why a forward pass gave no usable logits.
@@ -69,6 +71,10 @@ pub struct Sequence {
     stop: StopStrings,
     /// Reused by the log-prob computations.
     top: Vec<(u32, f64)>,
+    /// The output grammar, if any: it masks the row before the sampler chain sees it.
+    constraint: Option<Box<dyn Constraint>>,
+    /// The masked copy of the row (allocated only for a constrained sequence).
+    masked: Vec<f32>,
 }
 
 impl Sequence {
@@ -83,6 +89,7 @@ impl Sequence {
             logprobs,
             prompt_logprobs,
             ignore_eos,
+            constraint,
         } = req;
         let mut sampler = SamplerChain::new(sampling, n_vocab);
         for &t in &prompt {
@@ -105,6 +112,8 @@ impl Sequence {
             decoder,
             stop: StopStrings::new(stop),
             top: Vec::new(),
+            constraint: constraint.map(|c| c.0),
+            masked: Vec::new(),
         }
     }
 
@@ -253,7 +262,28 @@ impl Sequence {
             return Outcome::Cancelled;
         }
         let row = &rows[r * n_vocab..(r + 1) * n_vocab];
-        let id = self.sampler.sample(row);
+        // A grammar first removes what it forbids; the sampler chain sees only the rest.
+        let mut complete = false;
+        let id = match self.constraint.as_mut() {
+            None => self.sampler.sample(row),
+            Some(c) => {
+                self.masked.clear();
+                self.masked.extend_from_slice(row);
+                let picked = c
+                    .mask(&mut self.masked)
+                    .map(|()| self.sampler.sample(&self.masked));
+                match picked.and_then(|id| c.accept(id).map(|done| (id, done))) {
+                    Ok((id, done)) => {
+                        complete = done;
+                        id
+                    }
+                    Err(e) => {
+                        sink.send(Event::Error(EngineError::Constraint(e)));
+                        return Outcome::Finished;
+                    }
+                }
+            }
+        };
         self.sampler.accept(id);
         let logprob = self
             .logprobs
@@ -269,6 +299,10 @@ impl Sequence {
         } else {
             let piece = self.decoder.push(id);
             if self.stop.push(&piece, &mut text) {
+                Some(FinishReason::Stop)
+            } else if complete {
+                // The grammar is complete: nothing more may follow.
+                self.finish_text(&mut text);
                 Some(FinishReason::Stop)
             } else if self.generated >= self.max_tokens || self.n_computed >= n_ctx {
                 // The new token is not fed: the KV holds n_computed tokens, and may not hold more.

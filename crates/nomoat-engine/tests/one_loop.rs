@@ -40,6 +40,7 @@ fn via_cli(lm: &Arc<LoadedModel>, req: &GenRequest) -> Out {
         echo: req.prompt_logprobs,
         ignore_eos: req.ignore_eos,
         cancel: None,
+        constraint: None,
     };
     let mut streamed = String::new();
     let g = s

@@ -86,6 +86,7 @@ pub async fn chat_completions(
                 logprobs: logprobs.then(|| top_logprobs.unwrap_or(0) as usize),
                 prompt_logprobs: false,
                 ignore_eos: c.ignore_eos,
+                constraint: None,
             }
         })
         .collect();

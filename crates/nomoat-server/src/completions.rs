@@ -138,6 +138,7 @@ pub async fn completions(
                 logprobs,
                 prompt_logprobs: echo && logprobs.is_some(),
                 ignore_eos: c.ignore_eos,
+                constraint: None,
             });
         }
     }

@@ -126,6 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         echo: args.echo,
         ignore_eos: args.ignore_eos,
         cancel: None,
+        constraint: None,
     };
 
     let stdout = std::io::stdout();

@@ -135,6 +135,7 @@ fn params(
         echo: false,
         ignore_eos: a.ignore_eos,
         cancel: Some(cancel.clone()),
+        constraint: None,
     })
 }
 

@@ -10,6 +10,7 @@
 //! Buffers are reused between calls, so once warmed up sampling a token allocates nothing.
 
 mod chain;
+mod constraint;
 mod dist;
 mod logit_bias;
 mod logprobs;
@@ -22,6 +23,7 @@ mod top_p;
 mod typical;
 
 pub use chain::{Chain, SamplerChain, SamplingParams};
+pub use constraint::{Constraint, ConstraintBox, Sequential};
 pub use dist::{Dist, Greedy};
 pub use logit_bias::LogitBias;
 pub use logprobs::{log_softmax_top_n, log_sum_exp};
