@@ -15,7 +15,7 @@ use nomoat_server::{AppState, EngineOptions, Limits, ServerConfig};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model: a GGUF path, a cached name, or hf:ORG/REPO/FILE.gguf [default: gemma3-270m,
+    /// Model: a GGUF path, a cached name, or hf:ORG/REPO/FILE.gguf [default: smollm2-135m-instruct,
     /// fetched if not cached]
     #[arg(short, long, value_name = "MODEL")]
     model: Option<String>,
