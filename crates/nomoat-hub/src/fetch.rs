@@ -316,7 +316,9 @@ fn fetch_url(
                 // Closing our end stops a curl still writing; waiting lets it write its message.
                 drop(out);
                 let _ = child.wait();
-                return Err(curl_error(&mut child, &e));
+                // curl's own message (no such host, refused, TLS) says more than ours.
+                let msg = stderr_tail(&mut child);
+                return Err(if msg.is_empty() { e } else { msg });
             }
         };
         let validator = head.validator().unwrap_or_default();
