@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Chat with a model or complete a prompt in the terminal (default model: gemma3-270m)
+    /// Chat with a model or complete a prompt in the terminal (default model: smollm2-135m-instruct)
     Run(cmd::run::Args),
     /// Generate from a prompt and print one JSON object (ids, text, log-probs, timings)
     Generate(cmd::generate::Args),
@@ -40,7 +40,7 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Download a model into the cache
     Pull(cmd::pull::PullArgs),
-    /// List cached models
+    /// List cached models (--available: the models nomoat can fetch by name)
     List(cmd::pull::ListArgs),
     /// Remove a cached model
     Rm(cmd::pull::RmArgs),
@@ -67,10 +67,28 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, joined by `: ` like anyhow's `{:#}`, but without a cause whose text
+/// the message already holds: many errors print their source in their own message (thiserror's
+/// `"{path}: {source}"`), and printing the chain too said everything twice (`no such file: no such
+/// file`).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.is_empty() {
+            text = c;
+        } else if !c.is_empty() && !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
 }
 
 /// `nomoat show m.gguf | head` must not print an error when `head` closes the pipe.

@@ -108,7 +108,7 @@ fn tiny_llama_prompt_tokens_reproduce_the_golden() {
 
 #[test]
 fn default_model_text_prompt_reproduces_16_golden_ids() {
-    let model = nomoat_testkit::default_model();
+    let model = nomoat_testkit::gemma3_270m();
     let m = model.to_str().unwrap();
     let golden = read_jsonl(&reference("golden-gemma3-public.jsonl"));
     let mut matched = 0;

@@ -87,7 +87,7 @@ fn all_three(model: &Path, builtin: Option<&str>) -> [Result<String, String>; 3]
 
 #[test]
 fn the_default_model_gets_the_same_prompt_everywhere() {
-    let [run, serve, template] = all_three(&nomoat_testkit::default_model(), None);
+    let [run, serve, template] = all_three(&nomoat_testkit::gemma3_270m(), None);
     let template = template.expect("template");
     assert!(
         template.contains(USER) && template.contains(SYSTEM),

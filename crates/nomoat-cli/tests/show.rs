@@ -81,7 +81,7 @@ fn reference_kv(key: &str) -> String {
 
 #[test]
 fn default_model_json_matches_the_reference_dump() {
-    let model = nomoat_testkit::default_model();
+    let model = nomoat_testkit::gemma3_270m();
     let (j, out) = show_json(&model);
     assert!(
         out.status.success(),
@@ -211,7 +211,7 @@ fn default_model_json_matches_the_reference_dump() {
 
 #[test]
 fn default_model_text_report() {
-    let model = nomoat_testkit::default_model();
+    let model = nomoat_testkit::gemma3_270m();
     let out = nomoat(&["show", model.to_str().unwrap()]);
     assert!(out.status.success());
     let s = String::from_utf8(out.stdout).unwrap();

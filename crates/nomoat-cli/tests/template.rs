@@ -34,7 +34,7 @@ fn default_model_uses_gemma_turns_with_system_folded_in() {
     );
     let out = nomoat()
         .arg("template")
-        .arg(nomoat_testkit::default_model())
+        .arg(nomoat_testkit::gemma3_270m())
         .arg("--messages")
         .arg(&msgs)
         .output()

@@ -19,7 +19,7 @@ fn tokenize(args: &[&str]) -> String {
     ok_stdout(
         nomoat()
             .arg("tokenize")
-            .arg(nomoat_testkit::default_model())
+            .arg(nomoat_testkit::gemma3_270m())
             .args(args)
             .output()
             .unwrap(),
@@ -74,7 +74,7 @@ fn file_and_stdin_are_read_byte_exact() {
 
     let mut child = nomoat()
         .args(["tokenize"])
-        .arg(nomoat_testkit::default_model())
+        .arg(nomoat_testkit::gemma3_270m())
         .args(["--file", "-", "--ids", "--no-bos"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -108,7 +108,7 @@ fn vocab_only_gguf_works() {
 fn bad_input_gives_a_clear_error() {
     let out = nomoat()
         .arg("tokenize")
-        .arg(nomoat_testkit::default_model())
+        .arg(nomoat_testkit::gemma3_270m())
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -120,7 +120,7 @@ fn bad_input_gives_a_clear_error() {
     std::fs::write(&p, b"ok\xff").unwrap();
     let out = nomoat()
         .arg("tokenize")
-        .arg(nomoat_testkit::default_model())
+        .arg(nomoat_testkit::gemma3_270m())
         .args(["--file", p.to_str().unwrap()])
         .output()
         .unwrap();

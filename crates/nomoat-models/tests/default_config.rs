@@ -6,7 +6,7 @@ use nomoat_models::validate;
 
 #[test]
 fn default_model_config() {
-    let f = GgufFile::open(nomoat_testkit::default_model()).unwrap();
+    let f = GgufFile::open(nomoat_testkit::gemma3_270m()).unwrap();
     let c = validate(&f).expect("default model validates");
     assert_eq!(c.arch.name(), "gemma3");
     assert_eq!(
@@ -41,7 +41,7 @@ fn default_model_config() {
 #[test]
 fn default_model_memory() {
     use std::sync::Arc;
-    let f = Arc::new(GgufFile::open(nomoat_testkit::default_model()).unwrap());
+    let f = Arc::new(GgufFile::open(nomoat_testkit::gemma3_270m()).unwrap());
     let model = nomoat_models::Model::load(f, Default::default()).unwrap();
     let mut kv = model
         .new_kv_cache(2048, 16, nomoat_models::KvDtype::F16)

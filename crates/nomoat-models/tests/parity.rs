@@ -96,7 +96,7 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 /// top-1 and mean |Δ| ≤ 0.05.
 #[test]
 fn default_model_teacher_forced() {
-    let model = load(&nomoat_testkit::default_model());
+    let model = load(&nomoat_testkit::gemma3_270m());
     let (mut agree, mut total, mut sum_delta, mut max_delta) = (0usize, 0usize, 0.0f64, 0.0f64);
     let n_vocab = model.config().n_vocab;
     for line in read_jsonl(&reference("golden-gemma3-public.jsonl")) {
@@ -133,7 +133,7 @@ fn default_model_teacher_forced() {
 /// continuation), and so does nomoat; the test requires that level.
 #[test]
 fn default_model_greedy_16() {
-    let model = load(&nomoat_testkit::default_model());
+    let model = load(&nomoat_testkit::gemma3_270m());
     let lines = read_jsonl(&reference("golden-gemma3-public.jsonl"));
     let mut matches = 0;
     for line in &lines {

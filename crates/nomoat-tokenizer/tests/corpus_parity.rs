@@ -22,7 +22,7 @@ fn check(tok: &nomoat_tokenizer::Tokenizer, n: usize, sha: &str) {
 
 #[test]
 fn gemma3_corpus_matches_llama_tokenize() {
-    let tok = common::load(&nomoat_testkit::default_model());
+    let tok = common::load(&nomoat_testkit::gemma3_270m());
     check(
         &tok,
         41531,

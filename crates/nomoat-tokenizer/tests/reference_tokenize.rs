@@ -75,7 +75,7 @@ fn check_tokenize_file(tok: &Tokenizer, file: &str) {
 
 #[test]
 fn gemma3_default_model_tokenize_oracle() {
-    let tok = common::load(&nomoat_testkit::default_model());
+    let tok = common::load(&nomoat_testkit::gemma3_270m());
     assert_eq!(tok.n_vocab(), 262_144);
     assert_eq!((tok.bos(), tok.eos()), (Some(2), Some(1)));
     assert!(tok.vocab().add_bos() && !tok.vocab().add_space_prefix());
@@ -115,7 +115,7 @@ fn check_golden_prompts(tok: &Tokenizer, file: &str) {
 
 #[test]
 fn golden_gemma3_prompt_ids() {
-    let tok = common::load(&nomoat_testkit::default_model());
+    let tok = common::load(&nomoat_testkit::gemma3_270m());
     check_golden_prompts(&tok, "golden-gemma3-public.jsonl");
 }
 

@@ -21,7 +21,7 @@ use crate::model_arg;
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Model: a .gguf path, a cached name, or hf:ORG/REPO/FILE.gguf (default: gemma3-270m)
+    /// Model: a .gguf path, a cached name, or hf:ORG/REPO/FILE.gguf (default: smollm2-135m-instruct)
     #[arg(short, long, value_name = "MODEL")]
     pub model: Option<String>,
     /// Prompt tokens of the pp tests (0: none)

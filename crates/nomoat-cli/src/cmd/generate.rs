@@ -26,7 +26,7 @@ use crate::sampling_args::SamplingArgs;
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Model: a .gguf path, a cached name, or hf:ORG/REPO/FILE.gguf (default: gemma3-270m)
+    /// Model: a .gguf path, a cached name, or hf:ORG/REPO/FILE.gguf (default: smollm2-135m-instruct)
     #[arg(short, long, value_name = "MODEL")]
     pub model: Option<String>,
     /// Prompt text, tokenized with the model's BOS rule (special tokens written as text are parsed)

@@ -22,7 +22,7 @@ use crate::model_arg;
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Model: a .gguf path, a cached name, or hf:ORG/REPO/FILE.gguf (default: gemma3-270m)
+    /// Model: a .gguf path, a cached name, or hf:ORG/REPO/FILE.gguf (default: smollm2-135m-instruct)
     #[arg(short, long, value_name = "MODEL")]
     pub model: Option<String>,
     /// Text file to score

@@ -17,11 +17,13 @@ use rustyline::error::ReadlineError;
 use crate::model_arg;
 use crate::sampling_args::SamplingArgs;
 
-/// Chat with a model or complete a prompt in the terminal (default model: gemma3-270m).
+/// Chat with a model or complete a prompt in the terminal (default model: smollm2-135m-instruct).
 ///
 /// Examples:
-///   nomoat run "Once upon a time"              # complete with the default model
 ///   nomoat run                                 # interactive chat with the default model
+///   nomoat run "What is the capital of France?" --chat   # one question, one answer
+///   nomoat run "Once upon a time"              # complete with the default model
+///   nomoat run qwen3:0.6b                      # chat with a model from `nomoat list --available`
 ///   nomoat run model.gguf                      # chat with a local file
 ///   nomoat run hf:ORG/REPO/FILE.gguf "Hello" --chat
 ///

@@ -29,7 +29,7 @@ pub struct Args {
     /// A model to serve: a GGUF path, a cached name or hf:ORG/REPO/FILE.gguf, optionally
     /// NAME=MODEL to choose the name requests use. Repeat for several; the first is the default
     /// (loaded at start, kept loaded), the others load on first request [default: the default
-    /// catalog model, fetched if not cached]
+    /// smollm2-135m-instruct, fetched if not cached]
     #[arg(short, long = "model", value_name = "MODEL")]
     models: Vec<String>,
     /// Also serve every .gguf file in this folder, by file name without .gguf (loaded on first

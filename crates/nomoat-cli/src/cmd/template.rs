@@ -18,6 +18,7 @@ use serde_json::Value as Json;
 #[command(after_help = "\
 Examples:
   nomoat template model.gguf --messages chat.json
+  nomoat template smollm2-135m-instruct --messages chat.json
   nomoat template --template tmpl.jinja --messages chat.json --bos '<s>' --eos '</s>'
   echo '[{\"role\":\"user\",\"content\":\"Hi\"}]' | nomoat template model.gguf --messages -
 
@@ -25,9 +26,10 @@ The messages file holds a JSON array of {\"role\": ..., \"content\": ...} object
 string, null, or a list of parts; tool_calls, name, tool_call_id pass through), or an object with a
 \"messages\" array. Rendering is sandboxed and bounded; strftime_now uses SOURCE_DATE_EPOCH if set.")]
 pub struct Args {
-    /// Model GGUF file (a vocab-only GGUF is enough) supplying the template and BOS/EOS texts
+    /// Model supplying the template and BOS/EOS texts: a GGUF file (a vocab-only GGUF is enough),
+    /// a cached or known model name, or hf:ORG/REPO/FILE.gguf (fetched if not cached)
     #[arg(value_name = "MODEL")]
-    model: Option<PathBuf>,
+    model: Option<String>,
     /// Jinja chat template file; overrides the model's template
     #[arg(long, value_name = "FILE.jinja", conflicts_with = "builtin")]
     template: Option<PathBuf>,
@@ -61,7 +63,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (None, None) => None,
     };
     let template = match &args.model {
-        Some(path) => {
+        Some(arg) => {
+            let path = if Path::new(arg).exists() {
+                PathBuf::from(arg)
+            } else {
+                crate::model_arg::resolve(Some(arg))?
+            };
+            let path = path.as_path();
             let file = nomoat_gguf::GgufFile::open(path)
                 .with_context(|| format!("cannot read model {}", path.display()))?;
             ModelTemplate::from_gguf(choice.as_ref(), file.gguf())
