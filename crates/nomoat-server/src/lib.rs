@@ -14,6 +14,7 @@ mod chat;
 mod completions;
 mod error;
 mod gen;
+mod llama_server;
 mod load;
 mod metrics;
 mod misc;
@@ -37,7 +38,7 @@ pub use auth::constant_time_eq;
 pub use error::ApiError;
 pub use load::{load_served, EngineOptions, LoadError};
 pub use metrics::Metrics;
-pub use model::{ModelText, Served, TextError};
+pub use model::{ModelInfo, ModelText, Served, TextError};
 pub use serve::{serve, shutdown_signal};
 pub use text::TokenizerText;
 
@@ -163,6 +164,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(misc::metrics))
         .route("/tokenize", post(misc::tokenize))
         .route("/detokenize", post(misc::detokenize))
+        .route("/completion", post(llama_server::completion))
+        .route("/infill", post(llama_server::infill))
+        .route("/props", get(llama_server::props))
+        .route("/slots", get(llama_server::slots))
+        .route(
+            "/tokenizer_info",
+            get(llama_server::tokenizer_info).post(llama_server::tokenizer_info_post),
+        )
         .fallback(misc::not_found)
         .method_not_allowed_fallback(misc::method_not_allowed)
         .layer(middleware::from_fn_with_state(
