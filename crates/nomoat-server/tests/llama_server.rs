@@ -461,3 +461,25 @@ async fn tokenize_takes_vllm_spelling() {
     assert_eq!(v["prompt"], "w3 w4 ");
     assert_eq!(v["content"], "w3 w4 ");
 }
+
+/// lm-eval scores with `echo`, `logprobs` and `max_tokens: 1` and sums `token_logprobs[ctxlen:-1]`:
+/// the last entry must be the generated token even when it is the end-of-generation token.
+#[tokio::test]
+async fn echo_logprobs_keep_the_generated_eog_entry() {
+    let s = setup();
+    for eog_bias in [0, 100] {
+        let body = json!({"prompt": [5, 6, 7], "max_tokens": 1, "echo": true, "logprobs": 1,
+                          "temperature": 0, "logit_bias": {EOG.to_string(): eog_bias}});
+        let (st, v) = send_json(&s.app, post("/v1/completions", &body)).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let lps = v["choices"][0]["logprobs"]["token_logprobs"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(lps.len(), 4, "bias {eog_bias}: {v}");
+        assert!(lps[0].is_null());
+        // The prompt entries do not depend on what was generated.
+        let want = log_softmax(&FakeRunner::logits_for(&[5, 6], V))[7];
+        assert!((lps[2].as_f64().unwrap() - want).abs() < 1e-5);
+    }
+}
