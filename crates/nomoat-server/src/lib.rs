@@ -165,6 +165,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/tokenize", post(misc::tokenize))
         .route("/detokenize", post(misc::detokenize))
         .route("/completion", post(llama_server::completion))
+        .route("/completions", post(llama_server::completion))
         .route("/infill", post(llama_server::infill))
         .route("/props", get(llama_server::props))
         .route("/slots", get(llama_server::slots))

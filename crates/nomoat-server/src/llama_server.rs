@@ -212,10 +212,29 @@ fn settings(f: &Fields<'_>, st: &AppState, served: &Served) -> Result<Settings, 
     })
 }
 
-/// llama-server's `seed: -1` (and OpenAI-style absence) both mean a random seed.
-fn random_seed_as_absent(map: &mut Map<String, Value>) {
+/// llama-server's spellings of what the shared parser reads: `seed: -1` means a random seed (as
+/// an absent one), and `logit_bias` may be a list of `[id, bias]` pairs (`false` bans the token)
+/// instead of an object. Other list shapes (token text keys) are left for the parser to refuse.
+fn llama_spellings(map: &mut Map<String, Value>) {
     if map.get("seed").and_then(Value::as_i64) == Some(-1) {
         map.remove("seed");
+    }
+    if let Some(Value::Array(pairs)) = map.get("logit_bias") {
+        let as_object: Option<Map<String, Value>> = pairs
+            .iter()
+            .map(|p| match p.as_array().map(Vec::as_slice) {
+                Some([Value::Number(id), Value::Bool(false)]) if id.is_u64() => {
+                    Some((id.to_string(), json!(-100)))
+                }
+                Some([Value::Number(id), b @ Value::Number(_)]) if id.is_u64() => {
+                    Some((id.to_string(), b.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        if let Some(o) = as_object {
+            map.insert("logit_bias".into(), Value::Object(o));
+        }
     }
 }
 
@@ -548,7 +567,7 @@ pub async fn completion(
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
     let mut map = read_json(&headers, body, st.cfg.max_body_bytes, st.cfg.body_timeout).await?;
-    random_seed_as_absent(&mut map);
+    llama_spellings(&mut map);
     let fields = table(&[("prompt", Supported)]);
     let f = Fields::new(&map, &fields)?;
     let served = st.resolve(f.string("model")?).await?;
@@ -687,7 +706,7 @@ pub async fn infill(
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
     let mut map = read_json(&headers, body, st.cfg.max_body_bytes, st.cfg.body_timeout).await?;
-    random_seed_as_absent(&mut map);
+    llama_spellings(&mut map);
     let fields = table(&[
         ("input_prefix", Supported),
         ("input_suffix", Supported),

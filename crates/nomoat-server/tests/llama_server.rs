@@ -240,17 +240,39 @@ async fn completion_stop_word_and_eos() {
     let cut = text.find(&third).unwrap();
     assert_eq!(v["content"], text[..cut]);
 
-    // The end-of-generation token made certain by logit_bias.
-    let (st, v) = completion(
+    // The end-of-generation token made certain by logit_bias, in OpenAI's object form and in
+    // llama-server's pairs (on /completions, llama-server's other name for /completion).
+    for (uri, bias) in [
+        ("/completion", json!({EOG.to_string(): 100})),
+        ("/completions", json!([[EOG, 100]])),
+    ] {
+        let body = json!({"prompt": [5, 6], "n_predict": 4, "temperature": 0, "logit_bias": bias});
+        let (st, v) = send_json(&s.app, post(uri, &body)).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["stop_type"], "eos");
+        assert_eq!(v["content"], "");
+        assert_eq!(v["tokens_predicted"], 1);
+    }
+    // `false` bans a token: the greedy pick moves to another one.
+    let first = reference(&[5, 6], 1).0[0];
+    let (_, v) = completion(
         &s,
-        json!({"prompt": [5, 6], "n_predict": 4, "temperature": 0,
-                "logit_bias": {EOG.to_string(): 100}}),
+        json!({"prompt": [5, 6], "n_predict": 1, "temperature": 0, "return_tokens": true,
+                "logit_bias": [[first, false]]}),
     )
     .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!(v["stop_type"], "eos");
-    assert_eq!(v["content"], "");
-    assert_eq!(v["tokens_predicted"], 1);
+    assert_ne!(v["tokens"][0], first, "{v}");
+    assert!(
+        v["generation_settings"]["logit_bias"][0][1]
+            .as_f64()
+            .unwrap()
+            <= -100.0
+    );
+    let (st, v) = completion(&s, json!({"prompt": [5], "logit_bias": [["w1", 2]]})).await;
+    assert_eq!(
+        (st, v["error"]["param"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("logit_bias"))
+    );
 }
 
 #[tokio::test]
