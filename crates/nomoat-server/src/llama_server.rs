@@ -192,12 +192,9 @@ fn settings(f: &Fields<'_>, st: &AppState, served: &Served) -> Result<Settings, 
         s.min_keep = k as usize;
     }
     if let Some(n) = f.integer("repeat_last_n", -1, 1 << 20)? {
-        // -1: the whole context, as in llama-server.
-        s.repeat_last_n = if n < 0 {
-            served.engine.n_ctx()
-        } else {
-            n as usize
-        };
+        // -1: the whole context, as in llama-server; a longer window sees no more tokens.
+        let n_ctx = served.engine.n_ctx();
+        s.repeat_last_n = usize::try_from(n).map_or(n_ctx, |n| n.min(n_ctx));
     }
     let n_predict = f.integer("n_predict", -1, i64::MAX)?.unwrap_or(-1);
     let n_probs = f
