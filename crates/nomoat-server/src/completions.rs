@@ -191,7 +191,10 @@ pub async fn completions(
                     logprob,
                 } => {
                     text.push_str(&t);
-                    if logprobs.is_some() && !served.text.is_eog(tid) {
+                    // The end-of-generation token keeps its entry (as OpenAI and vLLM): lm-eval
+                    // drops the last entry as the generated one, so leaving it out would drop a
+                    // prompt token from the score.
+                    if logprobs.is_some() {
                         lps.push(&served, tid, logprob.as_ref());
                     }
                 }
@@ -287,7 +290,7 @@ impl StreamFormat for CompletionStream {
                 vec![self.chunk(index, &text, lps.json(), Value::Null)]
             }
             Event::Token { id, text, logprob } => {
-                let lp = if self.logprobs && !self.served.text.is_eog(id) {
+                let lp = if self.logprobs {
                     let mut lps = LegacyLogprobs::new(self.offsets[index]);
                     lps.push(&self.served, id, logprob.as_ref());
                     self.offsets[index] = lps.offset;

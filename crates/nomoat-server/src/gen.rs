@@ -133,6 +133,7 @@ pub fn submit_all(
 pub struct Timing {
     st: Arc<AppState>,
     start: Instant,
+    first: Vec<Option<Instant>>,
     last: Vec<Option<Instant>>,
 }
 
@@ -141,8 +142,16 @@ impl Timing {
         Timing {
             st,
             start,
+            first: vec![None; n],
             last: vec![None; n],
         }
+    }
+
+    /// When the request started, and when choice `index` got its first and its latest token
+    /// (llama-server's prompt and generation `timings`).
+    pub fn spans(&self, index: usize) -> (Instant, Option<Instant>, Option<Instant>) {
+        let at = |v: &[Option<Instant>]| v.get(index).copied().flatten();
+        (self.start, at(&self.first), at(&self.last))
     }
 
     pub fn observe(&mut self, index: usize, ev: &Event) {
@@ -151,7 +160,10 @@ impl Timing {
                 let now = Instant::now();
                 if let Some(slot) = self.last.get_mut(index) {
                     match slot {
-                        None => self.st.metrics.ttft.observe(now - self.start),
+                        None => {
+                            self.st.metrics.ttft.observe(now - self.start);
+                            self.first[index] = Some(now);
+                        }
                         Some(prev) => self.st.metrics.itl.observe(now - *prev),
                     }
                     *slot = Some(now);
@@ -180,6 +192,11 @@ pub trait StreamFormat: Send + 'static {
     fn event(&mut self, index: usize, ev: Event) -> Vec<Value>;
     /// Chunks after every choice is done (e.g. usage).
     fn end(&mut self) -> Vec<Value>;
+    /// Whether the stream ends with `data: [DONE]` (OpenAI's APIs; llama-server's native
+    /// routes end with their `stop: true` chunk instead).
+    fn done_marker(&self) -> bool {
+        true
+    }
 }
 
 struct StreamState<F: StreamFormat> {
@@ -223,7 +240,9 @@ pub fn sse<F: StreamFormat>(
             if s.remaining == 0 {
                 s.queue
                     .extend(s.fmt.end().into_iter().map(|v| v.to_string()));
-                s.queue.push_back("[DONE]".to_string());
+                if s.fmt.done_marker() {
+                    s.queue.push_back("[DONE]".to_string());
+                }
                 s.ended = true;
                 continue;
             }

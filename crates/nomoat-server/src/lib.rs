@@ -16,6 +16,7 @@ mod completions;
 mod cors;
 mod error;
 mod gen;
+mod llama_server;
 mod load;
 mod metrics;
 mod misc;
@@ -41,7 +42,7 @@ pub use auth::constant_time_eq;
 pub use error::ApiError;
 pub use load::{load_served, EngineOptions, LoadError, LoadedServed};
 pub use metrics::Metrics;
-pub use model::{ModelText, Served, TextError};
+pub use model::{ModelInfo, ModelText, Served, TextError};
 pub use pool::{KeepAlive, ModelPool, ModelSpec, PoolConfig};
 pub use serve::{serve, shutdown_signal};
 pub use text::TokenizerText;
@@ -210,6 +211,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(misc::metrics))
         .route("/tokenize", post(misc::tokenize))
         .route("/detokenize", post(misc::detokenize))
+        .route("/completion", post(llama_server::completion))
+        .route("/completions", post(llama_server::completion))
+        .route("/infill", post(llama_server::infill))
+        .route("/props", get(llama_server::props))
+        .route("/slots", get(llama_server::slots))
+        .route(
+            "/tokenizer_info",
+            get(llama_server::tokenizer_info).post(llama_server::tokenizer_info_post),
+        )
         .fallback(misc::not_found)
         .method_not_allowed_fallback(misc::method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -110,7 +110,8 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
 }
 
 /// `POST /tokenize {"content": str, "add_special": bool, "with_pieces": bool}` (llama-server's
-/// shape) → `{"tokens": [id…]}` or `[{"id", "piece"}…]`.
+/// shape) → `{"tokens": [id…]}` or `[{"id", "piece"}…]`. vLLM's spelling (`prompt`,
+/// `add_special_tokens`, what lm-eval's remote tokenizer sends) is accepted too.
 pub async fn tokenize(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -121,7 +122,13 @@ pub async fn tokenize(
     for k in map.keys() {
         if !matches!(
             k.as_str(),
-            "content" | "add_special" | "parse_special" | "with_pieces" | "model"
+            "content"
+                | "prompt"
+                | "add_special"
+                | "add_special_tokens"
+                | "parse_special"
+                | "with_pieces"
+                | "model"
         ) {
             return Err(ApiError::invalid(
                 k.clone(),
@@ -129,10 +136,20 @@ pub async fn tokenize(
             ));
         }
     }
+    let key = match (map.contains_key("content"), map.contains_key("prompt")) {
+        (true, true) => {
+            return Err(ApiError::invalid(
+                "prompt",
+                "give 'content' or 'prompt', not both",
+            ))
+        }
+        (false, true) => "prompt",
+        _ => "content",
+    };
     let content = map
-        .get("content")
+        .get(key)
         .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::invalid("content", "'content' (a string) is required"))?
+        .ok_or_else(|| ApiError::invalid(key, format!("'{key}' (a string) is required")))?
         .to_string();
     let flag = |k: &str, default: bool| -> Result<bool, ApiError> {
         match map.get(k) {
@@ -141,7 +158,13 @@ pub async fn tokenize(
             Some(_) => Err(ApiError::invalid(k, format!("'{k}' must be a boolean"))),
         }
     };
-    let add_special = flag("add_special", false)?;
+    if map.contains_key("add_special") && map.contains_key("add_special_tokens") {
+        return Err(ApiError::invalid(
+            "add_special_tokens",
+            "give 'add_special' or 'add_special_tokens', not both",
+        ));
+    }
+    let add_special = flag("add_special", false)? || flag("add_special_tokens", false)?;
     let parse_special = flag("parse_special", true)?;
     let with_pieces = flag("with_pieces", false)?;
     let text = m.text.clone();
@@ -159,7 +182,8 @@ pub async fn tokenize(
     Ok(axum::Json(json!({"tokens": tokens})).into_response())
 }
 
-/// `POST /detokenize {"tokens": [id…]}` → `{"content": str}`.
+/// `POST /detokenize {"tokens": [id…]}` → `{"content": str, "prompt": str}` (llama-server's
+/// key and vLLM's, which lm-eval reads).
 pub async fn detokenize(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -197,11 +221,12 @@ pub async fn detokenize(
                 })
         })
         .collect::<Result<Vec<u32>, _>>()?;
-    Ok(axum::Json(json!({"content": m.text.detokenize(&ids)})).into_response())
+    let text = m.text.detokenize(&ids);
+    Ok(axum::Json(json!({"content": text, "prompt": text})).into_response())
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::not_found("Unknown route. Routes: /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, /tokenize, /detokenize")
+    ApiError::not_found("Unknown route. Routes: /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, /tokenize, /detokenize, /completion, /infill, /props, /slots, /tokenizer_info")
 }
 
 pub async fn method_not_allowed() -> ApiError {

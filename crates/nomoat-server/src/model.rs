@@ -30,6 +30,30 @@ pub trait ModelText: Send + Sync + 'static {
     /// the assistant's answer starts; and whether tokenizing it should still add BOS (false when
     /// the template already wrote it).
     fn render_chat(&self, messages: &[Message]) -> Result<ChatPrompt, TextError>;
+    /// What llama-server's `/props` and `/infill` and vLLM's `/tokenizer_info` report: file,
+    /// template and special tokens. The default (nothing known) suits fakes without them.
+    fn info(&self) -> ModelInfo {
+        ModelInfo::default()
+    }
+}
+
+/// The served file, its chat template source and its special token ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub path: Option<String>,
+    pub chat_template: Option<String>,
+    /// Whether tokenizing with `add_special` starts with BOS.
+    pub add_bos: bool,
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub pad: Option<u32>,
+    pub unk: Option<u32>,
+    /// Fill-in-the-middle tokens (from the GGUF keys, or found by their text as llama.cpp does).
+    pub fim_pre: Option<u32>,
+    pub fim_suf: Option<u32>,
+    pub fim_mid: Option<u32>,
+    pub fim_rep: Option<u32>,
+    pub fim_sep: Option<u32>,
 }
 
 /// A loaded model ready to serve.

@@ -216,6 +216,15 @@ fn is_neutral(k: &str, v: &Value) -> bool {
         }
         ("modalities", Value::Array(a)) => a.iter().all(|m| m.as_str() == Some("text")),
         ("suffix", Value::String(s)) => s.is_empty(),
+        // llama-server's samplers nomoat does not have, at their off values.
+        (
+            "mirostat" | "dynatemp_range" | "xtc_probability" | "dry_multiplier",
+            Value::Number(n),
+        ) => n.as_f64() == Some(0.0),
+        ("grammar" | "json_schema", Value::String(s)) => s.is_empty(),
+        ("json_schema", Value::Object(o)) => o.is_empty(),
+        ("post_sampling_probs" | "timings_per_token", Value::Bool(b)) => !b,
+        ("lora" | "response_fields", Value::Array(a)) => a.is_empty(),
         _ => false,
     }
 }

@@ -9,7 +9,7 @@ use nomoat_chat::{ChatError, ChatPrompt, Message, ModelTemplate, TemplateChoice}
 use nomoat_engine::generate::LoadedModel;
 use nomoat_tokenizer::DecodeOptions;
 
-use crate::model::{ModelText, TextError};
+use crate::model::{ModelInfo, ModelText, TextError};
 
 pub struct TokenizerText {
     lm: Arc<LoadedModel>,
@@ -68,5 +68,28 @@ impl ModelText for TokenizerText {
             .as_ref()
             .map_err(|e| TextError::NoTemplate(e.clone()))?;
         Ok(t.prompt(messages)?)
+    }
+
+    fn info(&self) -> ModelInfo {
+        let v = self.lm.tokenizer.vocab();
+        let sp = v.special();
+        ModelInfo {
+            path: Some(self.lm.path.display().to_string()),
+            chat_template: self
+                .template
+                .as_ref()
+                .ok()
+                .map(|t| t.template.source().to_string()),
+            add_bos: v.add_bos(),
+            bos: sp.bos,
+            eos: sp.eos,
+            pad: sp.pad,
+            unk: sp.unk,
+            fim_pre: sp.fim_pre,
+            fim_suf: sp.fim_suf,
+            fim_mid: sp.fim_mid,
+            fim_rep: sp.fim_rep,
+            fim_sep: sp.fim_sep,
+        }
     }
 }

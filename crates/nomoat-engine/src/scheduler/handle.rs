@@ -138,6 +138,7 @@ pub struct Engine {
     tx: Mutex<Option<SyncSender<Msg>>>,
     stats: Arc<EngineStats>,
     capacity: usize,
+    max_running: usize,
     draining: AtomicBool,
     n_ctx: usize,
     n_vocab: usize,
@@ -151,7 +152,8 @@ impl Engine {
         vocab: Arc<dyn Vocab>,
         cfg: SchedulerConfig,
     ) -> std::io::Result<Engine> {
-        let capacity = cfg.max_running.max(1) + cfg.queue_capacity;
+        let max_running = cfg.max_running.max(1);
+        let capacity = max_running + cfg.queue_capacity;
         let (tx, rx) = sync_channel(capacity + 1);
         let stats = Arc::new(EngineStats::default());
         let n_ctx = runner.n_ctx();
@@ -164,6 +166,7 @@ impl Engine {
             tx: Mutex::new(Some(tx)),
             stats,
             capacity,
+            max_running,
             draining: AtomicBool::new(false),
             n_ctx,
             n_vocab,
@@ -177,6 +180,11 @@ impl Engine {
 
     pub fn n_vocab(&self) -> usize {
         self.n_vocab
+    }
+
+    /// Most sequences decoded together (llama-server's slots).
+    pub fn max_running(&self) -> usize {
+        self.max_running
     }
 
     /// Most requests in flight at once (running + queued).
