@@ -13,7 +13,7 @@
 //! ("Runner", not "backend": a compute backend is the layer below the model, see
 //! `nomoat-backend`; a runner is model + KV cache, what one forward pass needs.)
 
-pub use nomoat_models::{Batch, KvError, ModelError, SeqId};
+pub use nomoat_models::{Batch, KvError, ModelError, Pooling, SeqId};
 
 /// A model with a paged KV cache of fixed-size blocks and per-sequence block tables.
 ///
@@ -44,6 +44,26 @@ pub trait ModelRunner: Send {
     /// Run the batch; write `batch.n_outputs() * n_vocab` logits, row-major in batch order, into
     /// `logits` (resized as needed; its capacity is reused across calls).
     fn forward(&mut self, batch: &Batch, logits: &mut Vec<f32>) -> Result<(), ModelError>;
+    /// The embeddings this model gives (width, pooling), or why it gives none.
+    fn embedding(&self) -> Result<EmbedInfo, String> {
+        Err("this model does not produce embeddings".into())
+    }
+    /// The pooled, unnormalised embedding of one input (non-empty, in the vocabulary, at most
+    /// `n_ctx` tokens). It runs outside the paged cache (its own storage, freed afterwards) and
+    /// on the caller's thread, which for the server is the engine thread, between steps.
+    fn embed(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+        let _ = tokens;
+        Err(ModelError::BadBatch(
+            "this model does not produce embeddings".into(),
+        ))
+    }
+}
+
+/// What [`ModelRunner::embed`] returns: vectors of `n_embd` values, pooled with `pooling`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmbedInfo {
+    pub n_embd: usize,
+    pub pooling: Pooling,
 }
 
 /// Turns generated ids into text, one token at a time, and says which ids end generation.

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod embed;
 mod error;
 mod gemma3;
 pub mod kv;
@@ -26,6 +27,7 @@ mod qwen3;
 mod registry;
 mod validate;
 
+pub use embed::Pooling;
 pub use config::{Arch, ModelConfig, RopeConfig, RopeScaling, SpecialTokens};
 pub use error::ModelError;
 pub use kv::{BlockId, KvCache, KvError, SeqId};

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
-use crate::runner::{Batch, IncrementalDecoder, KvError, ModelError, ModelRunner, SeqId, Vocab};
+use crate::runner::{
+    Batch, EmbedInfo, IncrementalDecoder, KvError, ModelError, ModelRunner, Pooling, SeqId, Vocab,
+};
 
 struct FakeSeq {
     blocks: Vec<usize>,
@@ -29,6 +31,10 @@ pub struct FakeRunner {
     pub step_delay: Duration,
     /// Tokens per forward pass seen so far (to check the budget).
     pub max_batch_seen: usize,
+    /// Width and pooling of its embeddings (`None`: it has none).
+    pub embedding: Option<EmbedInfo>,
+    /// Inputs embedded so far (to check who ran them).
+    pub embedded: usize,
 }
 
 impl FakeRunner {
@@ -42,7 +48,21 @@ impl FakeRunner {
             next_seq: 0,
             step_delay: Duration::ZERO,
             max_batch_seen: 0,
+            embedding: Some(EmbedInfo {
+                n_embd: 8,
+                pooling: Pooling::Mean,
+            }),
+            embedded: 0,
         }
+    }
+
+    /// The fake "hidden state" of the last token of `history` (`n_embd` values in [-1, 1)),
+    /// a function of the whole history like its logits.
+    pub fn hidden_for(history: &[u32], n_embd: usize) -> Vec<f32> {
+        Self::logits_for(history, n_embd)
+            .into_iter()
+            .map(|x| x / 4.0 - 1.0)
+            .collect()
     }
 
     fn take_block(&mut self) -> Option<usize> {
@@ -205,6 +225,26 @@ impl ModelRunner for FakeRunner {
             }
         }
         Ok(())
+    }
+    fn embedding(&self) -> Result<EmbedInfo, String> {
+        self.embedding
+            .ok_or_else(|| "the fake model has no embeddings".into())
+    }
+    fn embed(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+        let info = self
+            .embedding
+            .ok_or_else(|| ModelError::BadBatch("no embeddings".into()))?;
+        if !self.step_delay.is_zero() {
+            std::thread::sleep(self.step_delay);
+        }
+        let mut p = nomoat_models::embed::Pooler::new(info.pooling, tokens.len(), info.n_embd);
+        for pos in 0..tokens.len() {
+            if p.wants(pos) {
+                p.push(&Self::hidden_for(&tokens[..=pos], info.n_embd));
+            }
+        }
+        self.embedded += 1;
+        Ok(p.finish())
     }
 }
 

@@ -1,0 +1,234 @@
+//! Sentence embeddings from a model: run the tokens of one input, take the final-normed hidden
+//! state of each ([`Model::forward_hidden`], llama.cpp's `result_norm`) and pool them into one
+//! vector the way llama.cpp's `llama_pooling_type` says ([`Pooling`]).
+//!
+//! [`Model::embed`] runs an input in a private KV cache sized for it (dropped afterwards), so an
+//! embedding never takes blocks from, or sees, the sequences a server is generating; it only
+//! needs the caller's scratch, and the caller's thread (the backend's thread pool is driven by
+//! one thread at a time).
+
+use std::fmt;
+use std::str::FromStr;
+
+use nomoat_gguf::Gguf;
+
+use crate::{Batch, KvDtype, Model, ModelError, Scratch};
+
+/// How the per-token hidden states of one input become one vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pooling {
+    /// Average of every token's state (llama.cpp `LLAMA_POOLING_TYPE_MEAN`, 1).
+    Mean,
+    /// The first token's state (`CLS`, 2): for a causal model, the BOS token.
+    Cls,
+    /// The last token's state (`LAST`, 3): the only token that has seen the whole input in a
+    /// causal model; what Qwen3-Embedding is trained for.
+    Last,
+}
+
+impl Pooling {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::Cls => "cls",
+            Pooling::Last => "last",
+        }
+    }
+
+    /// What the file's `{arch}.pooling_type` asks for: `Ok(None)` when the key is absent or
+    /// says `none` (0: per-token output, which no embeddings API returns), an error naming the
+    /// value for `rank` (4, a reranker's classification head, which nomoat does not run) or
+    /// anything unknown.
+    pub fn from_file(g: &Gguf) -> Result<Option<Pooling>, String> {
+        let Ok(arch) = g.architecture() else {
+            return Ok(None);
+        };
+        let key = format!("{arch}.pooling_type");
+        let Some(v) = g.get(&key) else {
+            return Ok(None);
+        };
+        match v.as_i64() {
+            Some(-1) | Some(0) => Ok(None),
+            Some(1) => Ok(Some(Pooling::Mean)),
+            Some(2) => Ok(Some(Pooling::Cls)),
+            Some(3) => Ok(Some(Pooling::Last)),
+            Some(4) => Err(format!(
+                "the model file asks for `rank` pooling ({key} = 4, a reranker head), which nomoat \
+                 does not support; pass --pooling mean|cls|last to embed with this model anyway"
+            )),
+            _ => Err(format!(
+                "{key} = {v} is not a pooling type llama.cpp knows (0 none, 1 mean, 2 cls, 3 last, \
+                 4 rank); pass --pooling mean|cls|last"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Pooling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Pooling {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Pooling, String> {
+        match s {
+            "mean" => Ok(Pooling::Mean),
+            "cls" => Ok(Pooling::Cls),
+            "last" => Ok(Pooling::Last),
+            "rank" => Err("rank pooling (reranker heads) is not supported".into()),
+            "none" => Err("pooling `none` gives one vector per token, which no embeddings API \
+                           returns; use mean, cls or last"
+                .into()),
+            other => Err(format!("unknown pooling `{other}` (mean, cls or last)")),
+        }
+    }
+}
+
+/// Pools hidden-state rows of one input, fed in position order, chunk by chunk.
+#[derive(Debug)]
+pub struct Pooler {
+    pooling: Pooling,
+    n_tokens: usize,
+    n_embd: usize,
+    acc: Vec<f64>,
+}
+
+impl Pooler {
+    /// For an input of `n_tokens` tokens (at least 1) and states of `n_embd` values.
+    pub fn new(pooling: Pooling, n_tokens: usize, n_embd: usize) -> Pooler {
+        Pooler {
+            pooling,
+            n_tokens,
+            n_embd,
+            acc: vec![0.0; n_embd],
+        }
+    }
+
+    /// Whether the state of the token at `pos` is needed (only those rows are computed through
+    /// the final norm and copied out).
+    pub fn wants(&self, pos: usize) -> bool {
+        match self.pooling {
+            Pooling::Mean => true,
+            Pooling::Cls => pos == 0,
+            Pooling::Last => pos + 1 == self.n_tokens,
+        }
+    }
+
+    /// Takes the next wanted rows (n × n_embd), in position order.
+    pub fn push(&mut self, rows: &[f32]) {
+        for row in rows.chunks_exact(self.n_embd) {
+            match self.pooling {
+                Pooling::Mean => {
+                    for (a, &x) in self.acc.iter_mut().zip(row) {
+                        *a += x as f64;
+                    }
+                }
+                Pooling::Cls | Pooling::Last => {
+                    for (a, &x) in self.acc.iter_mut().zip(row) {
+                        *a = x as f64;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The pooled vector (not normalised).
+    pub fn finish(self) -> Vec<f32> {
+        let div = match self.pooling {
+            Pooling::Mean => self.n_tokens.max(1) as f64,
+            Pooling::Cls | Pooling::Last => 1.0,
+        };
+        self.acc.iter().map(|&a| (a / div) as f32).collect()
+    }
+}
+
+/// Scales `v` to unit Euclidean length (llama.cpp's `common_embd_normalize` with norm 2, the
+/// default of its embeddings endpoints); an all-zero vector stays zero.
+pub fn l2_normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+    let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+    for x in v {
+        *x = (*x as f64 * scale) as f32;
+    }
+}
+
+impl Model {
+    /// The pooled (unnormalised) embedding of `tokens`: they run as one sequence from position 0
+    /// in a KV cache of their own, in chunks of the scratch's size; only the rows the pooling
+    /// needs go through the final norm. `tokens` must be non-empty and in the vocabulary.
+    pub fn embed(
+        &self,
+        tokens: &[u32],
+        pooling: Pooling,
+        scratch: &mut Scratch,
+    ) -> Result<Vec<f32>, ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::BadBatch("nothing to embed: no tokens".into()));
+        }
+        const BLOCK: usize = 16;
+        let mut kv = self.new_kv_cache(tokens.len(), BLOCK, KvDtype::F16)?;
+        let seq = kv.alloc_seq();
+        let n_embd = self.config().n_embd;
+        let mut pooler = Pooler::new(pooling, tokens.len(), n_embd);
+        let mut batch = Batch::new();
+        let mut rows = Vec::new();
+        let step = scratch.max_batch().max(1);
+        for (c, chunk) in tokens.chunks(step).enumerate() {
+            batch.clear();
+            let start = c * step;
+            for (i, &t) in chunk.iter().enumerate() {
+                let pos = start + i;
+                batch.push(t, pos as u32, seq, pooler.wants(pos));
+            }
+            self.forward_hidden(&batch, &mut kv, scratch, &mut rows)?;
+            pooler.push(&rows);
+        }
+        Ok(pooler.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooler_mean_cls_last() {
+        let rows = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]; // 3 tokens × 2
+        let mut p = Pooler::new(Pooling::Mean, 3, 2);
+        assert!((0..3).all(|i| p.wants(i)));
+        p.push(&rows[..2]);
+        p.push(&rows[2..]);
+        assert_eq!(p.finish(), vec![3.0, 4.0]);
+
+        let p = Pooler::new(Pooling::Cls, 3, 2);
+        assert_eq!((0..3).map(|i| p.wants(i)).collect::<Vec<_>>(), [true, false, false]);
+        let p = Pooler::new(Pooling::Last, 3, 2);
+        assert_eq!((0..3).map(|i| p.wants(i)).collect::<Vec<_>>(), [false, false, true]);
+        let mut p = Pooler::new(Pooling::Last, 3, 2);
+        p.push(&[]);
+        p.push(&rows[4..]);
+        assert_eq!(p.finish(), vec![5.0, 6.0]);
+    }
+
+    #[test]
+    fn normalise_gives_unit_length_and_keeps_zero() {
+        let mut v = [3.0f32, 4.0];
+        l2_normalize(&mut v);
+        assert_eq!(v, [0.6, 0.8]);
+        let mut z = [0.0f32; 3];
+        l2_normalize(&mut z);
+        assert_eq!(z, [0.0; 3]);
+    }
+
+    #[test]
+    fn pooling_names_parse_and_refuse() {
+        for p in [Pooling::Mean, Pooling::Cls, Pooling::Last] {
+            assert_eq!(p.name().parse::<Pooling>(), Ok(p));
+        }
+        assert!("rank".parse::<Pooling>().unwrap_err().contains("rank"));
+        assert!("none".parse::<Pooling>().is_err());
+        assert!("max".parse::<Pooling>().is_err());
+    }
+}
