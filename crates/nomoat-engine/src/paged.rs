@@ -41,7 +41,8 @@ impl PagedRunner {
         let scratch = lm.model.new_scratch(max_batch.max(1));
         // A causal model names no pooling; llama.cpp then pools nothing (`none`) and its
         // /v1/embeddings refuses. nomoat means over the tokens instead (see docs/serving.md).
-        let pooling = Pooling::from_file(lm.model.file().gguf()).map(|p| p.unwrap_or(Pooling::Mean));
+        let pooling =
+            Pooling::from_file(lm.model.file().gguf()).map(|p| p.unwrap_or(Pooling::Mean));
         Ok(PagedRunner {
             lm,
             kv,

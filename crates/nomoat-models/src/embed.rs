@@ -78,9 +78,11 @@ impl FromStr for Pooling {
             "cls" => Ok(Pooling::Cls),
             "last" => Ok(Pooling::Last),
             "rank" => Err("rank pooling (reranker heads) is not supported".into()),
-            "none" => Err("pooling `none` gives one vector per token, which no embeddings API \
+            "none" => Err(
+                "pooling `none` gives one vector per token, which no embeddings API \
                            returns; use mean, cls or last"
-                .into()),
+                    .into(),
+            ),
             other => Err(format!("unknown pooling `{other}` (mean, cls or last)")),
         }
     }
@@ -203,9 +205,15 @@ mod tests {
         assert_eq!(p.finish(), vec![3.0, 4.0]);
 
         let p = Pooler::new(Pooling::Cls, 3, 2);
-        assert_eq!((0..3).map(|i| p.wants(i)).collect::<Vec<_>>(), [true, false, false]);
+        assert_eq!(
+            (0..3).map(|i| p.wants(i)).collect::<Vec<_>>(),
+            [true, false, false]
+        );
         let p = Pooler::new(Pooling::Last, 3, 2);
-        assert_eq!((0..3).map(|i| p.wants(i)).collect::<Vec<_>>(), [false, false, true]);
+        assert_eq!(
+            (0..3).map(|i| p.wants(i)).collect::<Vec<_>>(),
+            [false, false, true]
+        );
         let mut p = Pooler::new(Pooling::Last, 3, 2);
         p.push(&[]);
         p.push(&rows[4..]);
@@ -220,6 +228,39 @@ mod tests {
         let mut z = [0.0f32; 3];
         l2_normalize(&mut z);
         assert_eq!(z, [0.0; 3]);
+    }
+
+    fn file_with(pooling: Option<u32>) -> Gguf {
+        let mut w = nomoat_gguf::GgufWriter::new(3);
+        w.add_kv("general.architecture", "qwen3");
+        if let Some(p) = pooling {
+            w.add_kv("qwen3.pooling_type", p);
+        }
+        Gguf::parse(&w.to_bytes()).expect("parse")
+    }
+
+    #[test]
+    fn pooling_from_the_file_as_llama_cpp_numbers_it() {
+        assert_eq!(Pooling::from_file(&file_with(None)), Ok(None));
+        assert_eq!(Pooling::from_file(&file_with(Some(0))), Ok(None));
+        assert_eq!(
+            Pooling::from_file(&file_with(Some(1))),
+            Ok(Some(Pooling::Mean))
+        );
+        assert_eq!(
+            Pooling::from_file(&file_with(Some(2))),
+            Ok(Some(Pooling::Cls))
+        );
+        assert_eq!(
+            Pooling::from_file(&file_with(Some(3))),
+            Ok(Some(Pooling::Last))
+        );
+        let rank = Pooling::from_file(&file_with(Some(4))).unwrap_err();
+        assert!(
+            rank.contains("rank") && rank.contains("--pooling"),
+            "{rank}"
+        );
+        assert!(Pooling::from_file(&file_with(Some(9))).is_err());
     }
 
     #[test]

@@ -27,8 +27,8 @@ mod qwen3;
 mod registry;
 mod validate;
 
-pub use embed::Pooling;
 pub use config::{Arch, ModelConfig, RopeConfig, RopeScaling, SpecialTokens};
+pub use embed::Pooling;
 pub use error::ModelError;
 pub use kv::{BlockId, KvCache, KvError, SeqId};
 pub use model::{Batch, LoadOptions, MemoryReport, Model, Scratch};

@@ -12,6 +12,7 @@ mod auth;
 mod body;
 mod chat;
 mod completions;
+mod embeddings;
 mod error;
 mod gen;
 mod load;
@@ -157,6 +158,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/completions", post(completions::completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/api/embed", post(embeddings::ollama_embed))
+        .route("/api/embeddings", post(embeddings::ollama_embeddings))
         .route("/v1/models", get(misc::models))
         .route("/v1/models/{id}", get(misc::model))
         .route("/health", get(misc::health))

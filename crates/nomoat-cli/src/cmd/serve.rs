@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use nomoat_engine::scheduler::SchedulerConfig;
+use nomoat_engine::scheduler::{Pooling, SchedulerConfig};
 use nomoat_hub::ModelRef;
 use nomoat_server::{AppState, EngineOptions, Limits, ServerConfig};
 
@@ -56,6 +56,14 @@ pub struct Args {
     /// vocabulary; without one, chat requests are refused]
     #[arg(long, value_name = "NAME|FILE")]
     chat_template: Option<String>,
+    /// How /v1/embeddings and /api/embed pool the token states into one vector: mean, cls
+    /// (first token) or last [default: the model file's pooling_type, else mean]
+    #[arg(long, value_name = "mean|cls|last", value_parser = parse_pooling)]
+    pooling: Option<Pooling>,
+}
+
+fn parse_pooling(s: &str) -> Result<Pooling, String> {
+    s.parse()
 }
 
 fn api_key(args: &Args) -> Result<Option<String>> {
@@ -108,6 +116,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             ..Default::default()
         },
         chat_template,
+        pooling: args.pooling,
     };
     let cfg = ServerConfig {
         api_key: key,

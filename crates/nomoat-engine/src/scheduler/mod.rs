@@ -23,11 +23,10 @@ pub use crate::paged::{PagedRunner, TokenizerVocab, KV_BLOCK_SIZE};
 pub use crate::request::{
     EngineError, Event, EventSink, FinishReason, GenRequest, SamplingParams, TokenLogprob, Usage,
 };
-pub use crate::runner::{
-    Batch, EmbedInfo, IncrementalDecoder, ModelRunner, Pooling, SeqId, Vocab,
-};
+pub use crate::runner::{Batch, EmbedInfo, IncrementalDecoder, ModelRunner, Pooling, SeqId, Vocab};
 pub use embed::{EmbedSink, Embeddings};
 pub use handle::{Engine, EngineStats, Permit, SchedulerConfig, StatsSnapshot, SubmitError};
+pub use nomoat_models::embed::l2_normalize;
 
 #[cfg(test)]
 mod tests;

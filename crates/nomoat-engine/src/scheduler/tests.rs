@@ -334,18 +334,26 @@ fn ignore_eos_generates_past_end_of_generation_tokens() {
 fn fake_mean(tokens: &[u32], n_embd: usize) -> Vec<f32> {
     let mut acc = vec![0.0f64; n_embd];
     for pos in 0..tokens.len() {
-        for (a, x) in acc.iter_mut().zip(FakeRunner::hidden_for(&tokens[..=pos], n_embd)) {
+        for (a, x) in acc
+            .iter_mut()
+            .zip(FakeRunner::hidden_for(&tokens[..=pos], n_embd))
+        {
             *a += x as f64;
         }
     }
-    acc.iter().map(|a| (a / tokens.len() as f64) as f32).collect()
+    acc.iter()
+        .map(|a| (a / tokens.len() as f64) as f32)
+        .collect()
 }
 
 #[test]
 fn embedding_job_runs_between_decode_steps_and_leaves_generation_unchanged() {
     let e = engine(256, SchedulerConfig::default(), 3);
     let info = e.embedding().expect("fake model embeds");
-    let gen = submit(&e, GenRequest::new(vec![1, 2, 3], 40, SamplingParams::greedy()));
+    let gen = submit(
+        &e,
+        GenRequest::new(vec![1, 2, 3], 40, SamplingParams::greedy()),
+    );
     let inputs = vec![vec![5, 6, 7], vec![9], vec![5, 6, 7]];
     let (tx, rx) = channel();
     let permit = e.try_reserve(1).expect("room").pop().expect("permit");
@@ -356,10 +364,7 @@ fn embedding_job_runs_between_decode_steps_and_leaves_generation_unchanged() {
         .expect("reply")
         .expect("embeddings");
     // The job finished while the 40-token stream was still going: it was not queued behind it.
-    assert!(
-        e.stats().running == 1,
-        "generation should still be running"
-    );
+    assert!(e.stats().running == 1, "generation should still be running");
     assert_eq!(out.vectors.len(), 3);
     for (v, t) in out.vectors.iter().zip(&inputs) {
         assert_eq!(v, &fake_mean(t, info.n_embd));
@@ -398,8 +403,12 @@ fn embedding_inputs_are_checked() {
     }
     let mut b = FakeRunner::new(V, 256, 4, 64);
     b.embedding = None;
-    let e = Engine::spawn(b, Arc::new(FakeVocab { n_vocab: V }), SchedulerConfig::default())
-        .expect("spawn");
+    let e = Engine::spawn(
+        b,
+        Arc::new(FakeVocab { n_vocab: V }),
+        SchedulerConfig::default(),
+    )
+    .expect("spawn");
     assert!(matches!(
         e.validate_embed(&[vec![1]]),
         Err(SubmitError::NoEmbeddings(_))
