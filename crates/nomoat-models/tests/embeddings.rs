@@ -1,6 +1,6 @@
 //! Embeddings from a real (tiny, random) model: the hidden states `forward_hidden` returns are
 //! the ones the LM head multiplies (hidden · Wᵀ = logits), and `Model::embed` pools exactly
-//! those: mean = their mean, last = the last row, cls = the first; chunking, batching and
+//! those: mean = their mean, last = the last row, cls = the first; chunking, other inputs and
 //! repetition do not change the vector (batched inputs are checked at the API level, in
 //! nomoat-server's tests/embeddings.rs).
 
