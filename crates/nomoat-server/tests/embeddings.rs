@@ -14,7 +14,7 @@ const N_EMBD: usize = 8;
 
 /// Mean of the fake per-token states of `tokens`.
 fn fake_mean(tokens: &[u32]) -> Vec<f32> {
-    let mut acc = vec![0.0f64; N_EMBD];
+    let mut acc = [0.0f64; N_EMBD];
     for pos in 0..tokens.len() {
         for (a, x) in acc
             .iter_mut()
@@ -355,4 +355,55 @@ async fn legacy_ollama_embeddings_are_unnormalised() {
     .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["embedding"], json!([]));
+}
+
+/// The tiny real llama behind the router, pooled as `--pooling` says (`None`: the file's choice).
+fn tiny(pooling: Option<nomoat_engine::scheduler::Pooling>) -> axum::Router {
+    let path = nomoat_testkit::synthetic_spec(nomoat_testkit::synthetic::TINY_LLAMA);
+    let opts = nomoat_server::EngineOptions {
+        n_threads: 1,
+        kv_tokens: 1024,
+        n_ctx: 256,
+        sched: nomoat_engine::scheduler::SchedulerConfig::default(),
+        chat_template: None,
+        pooling,
+    };
+    let (served, about) = nomoat_server::load_served(&path, "tiny", &opts).expect("load");
+    let want = pooling.map_or("mean".to_string(), |p| p.to_string());
+    assert!(
+        about.contains(&format!("embeddings {want} pooling")),
+        "{about}"
+    );
+    let state = nomoat_server::AppState::new(Default::default(), Default::default());
+    assert!(state.set_model(served));
+    nomoat_server::router(state)
+}
+
+async fn tiny_vectors(app: &axum::Router, input: Value) -> Vec<Vec<f32>> {
+    let (st, v) = send_json(app, post("/v1/embeddings", &json!({"input": input}))).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|d| floats(&d["embedding"]))
+        .collect()
+}
+
+#[tokio::test]
+async fn pooling_flag_on_a_real_model() {
+    use nomoat_engine::scheduler::Pooling;
+    let input = json!([[1, 5, 6, 7], [1, 9, 9], [1, 5, 6, 7, 8]]);
+    let mean = tiny_vectors(&tiny(None), input.clone()).await;
+    let last = tiny_vectors(&tiny(Some(Pooling::Last)), input.clone()).await;
+    let cls = tiny_vectors(&tiny(Some(Pooling::Cls)), input).await;
+    for v in mean.iter().chain(&last).chain(&cls) {
+        let n: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((n - 1.0).abs() < 1e-4 && v.len() == 64);
+    }
+    assert!(!close(&mean[0], &last[0]), "mean and last differ");
+    // Causal attention: the first token's state sees only BOS, so `cls` is the same for every
+    // input starting with it; `last` and `mean` depend on every token.
+    assert!(close(&cls[0], &cls[1]) && close(&cls[0], &cls[2]));
+    assert!(!close(&last[0], &last[2]) && !close(&mean[0], &mean[2]));
 }

@@ -28,6 +28,8 @@ pub trait EmbedSink: Send {
     fn is_closed(&self) -> bool;
 }
 
+/// For tests and blocking callers. A std channel cannot tell that its receiver is gone, so such a
+/// job always runs to the end.
 impl EmbedSink for std::sync::mpsc::Sender<Result<Embeddings, EngineError>> {
     fn send(self: Box<Self>, result: Result<Embeddings, EngineError>) {
         let _ = std::sync::mpsc::Sender::send(&self, result);
