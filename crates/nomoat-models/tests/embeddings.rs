@@ -49,6 +49,9 @@ fn states_and_logits(model: &Model, toks: &[u32]) -> (Vec<f32>, Vec<f32>) {
     (out.pop().expect("hidden"), logits)
 }
 
+/// With the tiny llama's 512 × 64 random head (rank 64), logits determine the hidden state, and
+/// those logits are checked against llama.cpp's goldens (`parity.rs`); so this ties the state
+/// embeddings pool to llama.cpp's `result_norm` without running llama.cpp.
 #[test]
 fn hidden_states_are_what_the_lm_head_multiplies() {
     let path = synthetic_spec(synthetic::TINY_LLAMA);
