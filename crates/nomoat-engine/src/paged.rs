@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use nomoat_models::{Batch, KvCache, KvDtype, KvError, ModelError, Pooling, Scratch, SeqId};
+use nomoat_models::{
+    Batch, EmbedRun, KvCache, KvDtype, KvError, ModelError, Pooling, Scratch, SeqId,
+};
 use nomoat_tokenizer::{DecodeOptions, StreamDecoder};
 
 use crate::generate::LoadedModel;
@@ -22,6 +24,8 @@ pub struct PagedRunner {
     /// The file's `pooling_type` (mean when it names none), or why it cannot be used;
     /// [`PagedRunner::set_pooling`] overrides it.
     pooling: Result<Pooling, String>,
+    /// The embedding input in progress.
+    embed_run: Option<EmbedRun>,
 }
 
 impl PagedRunner {
@@ -49,6 +53,7 @@ impl PagedRunner {
             scratch,
             n_ctx,
             pooling,
+            embed_run: None,
         })
     }
 
@@ -114,9 +119,25 @@ impl ModelRunner for PagedRunner {
             pooling,
         })
     }
-    fn embed(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+    fn embed_start(&mut self, tokens: Vec<u32>) -> Result<(), ModelError> {
+        self.embed_run = None;
         let pooling = self.pooling.clone().map_err(ModelError::BadBatch)?;
-        self.lm.model.embed(tokens, pooling, &mut self.scratch)
+        self.embed_run = Some(self.lm.model.embed_start(tokens, pooling)?);
+        Ok(())
+    }
+    fn embed_step(&mut self, max_tokens: usize) -> Result<Option<Vec<f32>>, ModelError> {
+        let mut run = self
+            .embed_run
+            .take()
+            .ok_or_else(|| ModelError::BadBatch("no embedding in progress".into()))?;
+        let r = run.step(&self.lm.model, &mut self.scratch, max_tokens);
+        if let Ok(None) = r {
+            self.embed_run = Some(run);
+        }
+        r
+    }
+    fn embed_abort(&mut self) {
+        self.embed_run = None;
     }
 }
 

@@ -48,15 +48,24 @@ pub trait ModelRunner: Send {
     fn embedding(&self) -> Result<EmbedInfo, String> {
         Err("this model does not produce embeddings".into())
     }
-    /// The pooled, unnormalised embedding of one input (non-empty, in the vocabulary, at most
-    /// `n_ctx` tokens). It runs outside the paged cache (its own storage, freed afterwards) and
-    /// on the caller's thread, which for the server is the engine thread, between steps.
-    fn embed(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+    /// Start embedding one input (non-empty, in the vocabulary, at most `n_ctx` tokens),
+    /// replacing any input in progress. It runs outside the paged cache, in storage of its own
+    /// freed when it ends, and on the caller's thread (for the server: the engine thread,
+    /// between steps).
+    fn embed_start(&mut self, tokens: Vec<u32>) -> Result<(), ModelError> {
         let _ = tokens;
         Err(ModelError::BadBatch(
             "this model does not produce embeddings".into(),
         ))
     }
+    /// Run up to `max_tokens` more tokens of the input in progress; its pooled, unnormalised
+    /// vector once it is done (the input is then finished and its storage freed).
+    fn embed_step(&mut self, max_tokens: usize) -> Result<Option<Vec<f32>>, ModelError> {
+        let _ = max_tokens;
+        Err(ModelError::BadBatch("no embedding in progress".into()))
+    }
+    /// Drop the input in progress, if any (its client went away).
+    fn embed_abort(&mut self) {}
 }
 
 /// What [`ModelRunner::embed`] returns: vectors of `n_embd` values, pooled with `pooling`.

@@ -156,38 +156,97 @@ pub fn l2_normalize(v: &mut [f32]) {
     }
 }
 
-impl Model {
-    /// The pooled (unnormalised) embedding of `tokens`: they run as one sequence from position 0
-    /// in a KV cache of their own, in chunks of the scratch's size; only the rows the pooling
-    /// needs go through the final norm. `tokens` must be non-empty and in the vocabulary.
-    pub fn embed(
-        &self,
-        tokens: &[u32],
-        pooling: Pooling,
+/// One input being embedded, resumable chunk by chunk ([`EmbedRun::step`]), so a caller that
+/// also generates can interleave a long input with its decode steps. Holds a KV cache of its own,
+/// sized for the input and freed when the run is dropped.
+#[derive(Debug)]
+pub struct EmbedRun {
+    tokens: Vec<u32>,
+    next: usize,
+    kv: crate::KvCache,
+    seq: crate::SeqId,
+    pooler: Pooler,
+    batch: Batch,
+    rows: Vec<f32>,
+}
+
+impl EmbedRun {
+    /// Tokens still to run.
+    pub fn remaining(&self) -> usize {
+        self.tokens.len() - self.next
+    }
+
+    /// Runs up to `max_tokens` more tokens (at least one; chunked further by the scratch's
+    /// size); the pooled, unnormalised vector once the last token has run.
+    pub fn step(
+        &mut self,
+        model: &Model,
         scratch: &mut Scratch,
-    ) -> Result<Vec<f32>, ModelError> {
+        max_tokens: usize,
+    ) -> Result<Option<Vec<f32>>, ModelError> {
+        let end = self
+            .next
+            .saturating_add(max_tokens.max(1))
+            .min(self.tokens.len());
+        let step = scratch.max_batch().max(1);
+        while self.next < end {
+            let stop = (self.next + step).min(end);
+            self.batch.clear();
+            for pos in self.next..stop {
+                let want = self.pooler.wants(pos);
+                self.batch
+                    .push(self.tokens[pos], pos as u32, self.seq, want);
+            }
+            model.forward_hidden(&self.batch, &mut self.kv, scratch, &mut self.rows)?;
+            self.pooler.push(&self.rows);
+            self.next = stop;
+        }
+        if self.next < self.tokens.len() {
+            return Ok(None);
+        }
+        let n_embd = model.config().n_embd;
+        let done = std::mem::replace(&mut self.pooler, Pooler::new(Pooling::Mean, 1, n_embd));
+        Ok(Some(done.finish()))
+    }
+}
+
+impl Model {
+    /// Starts embedding `tokens` (non-empty, in the vocabulary): they run as one sequence from
+    /// position 0 in a KV cache of their own; only the rows the pooling needs go through the
+    /// final norm.
+    pub fn embed_start(&self, tokens: Vec<u32>, pooling: Pooling) -> Result<EmbedRun, ModelError> {
         if tokens.is_empty() {
             return Err(ModelError::BadBatch("nothing to embed: no tokens".into()));
         }
         const BLOCK: usize = 16;
         let mut kv = self.new_kv_cache(tokens.len(), BLOCK, KvDtype::F16)?;
         let seq = kv.alloc_seq();
-        let n_embd = self.config().n_embd;
-        let mut pooler = Pooler::new(pooling, tokens.len(), n_embd);
-        let mut batch = Batch::new();
-        let mut rows = Vec::new();
-        let step = scratch.max_batch().max(1);
-        for (c, chunk) in tokens.chunks(step).enumerate() {
-            batch.clear();
-            let start = c * step;
-            for (i, &t) in chunk.iter().enumerate() {
-                let pos = start + i;
-                batch.push(t, pos as u32, seq, pooler.wants(pos));
+        let pooler = Pooler::new(pooling, tokens.len(), self.config().n_embd);
+        Ok(EmbedRun {
+            tokens,
+            next: 0,
+            kv,
+            seq,
+            pooler,
+            batch: Batch::new(),
+            rows: Vec::new(),
+        })
+    }
+
+    /// The pooled (unnormalised) embedding of `tokens` in one go ([`Model::embed_start`] run to
+    /// the end, in chunks of the scratch's size).
+    pub fn embed(
+        &self,
+        tokens: &[u32],
+        pooling: Pooling,
+        scratch: &mut Scratch,
+    ) -> Result<Vec<f32>, ModelError> {
+        let mut run = self.embed_start(tokens.to_vec(), pooling)?;
+        loop {
+            if let Some(v) = run.step(self, scratch, usize::MAX)? {
+                return Ok(v);
             }
-            self.forward_hidden(&batch, &mut kv, scratch, &mut rows)?;
-            pooler.push(&rows);
         }
-        Ok(pooler.finish())
     }
 }
 

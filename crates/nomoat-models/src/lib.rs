@@ -28,7 +28,7 @@ mod registry;
 mod validate;
 
 pub use config::{Arch, ModelConfig, RopeConfig, RopeScaling, SpecialTokens};
-pub use embed::Pooling;
+pub use embed::{EmbedRun, Pooling};
 pub use error::ModelError;
 pub use kv::{BlockId, KvCache, KvError, SeqId};
 pub use model::{Batch, LoadOptions, MemoryReport, Model, Scratch};

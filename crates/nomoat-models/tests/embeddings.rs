@@ -129,6 +129,17 @@ fn same_input_same_vector_across_chunking_and_other_inputs() {
     assert_eq!(once, again, "deterministic");
     let chunked = model.embed(&a, Pooling::Mean, &mut small).expect("embed");
     assert!(max_diff(&once, &chunked) < 1e-4);
+    // Resumed five tokens at a time, as the engine interleaves it with decode steps.
+    let mut run = model.embed_start(a.clone(), Pooling::Mean).expect("start");
+    let mut steps = 1;
+    let resumed = loop {
+        match run.step(&model, &mut big, 5).expect("step") {
+            Some(v) => break v,
+            None => steps += 1,
+        }
+    };
+    assert_eq!(steps, 5);
+    assert!(max_diff(&once, &resumed) < 1e-4);
     // Another input in between changes nothing (each runs in its own cache).
     model.embed(&b, Pooling::Mean, &mut big).expect("embed");
     assert_eq!(

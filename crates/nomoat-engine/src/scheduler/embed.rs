@@ -1,17 +1,19 @@
-//! Embedding jobs: a request's inputs, embedded by the engine thread one input per loop
-//! iteration, between generation steps.
+//! Embedding jobs: a request's inputs, embedded by the engine thread a chunk at a time (at most
+//! `step_tokens` tokens per loop iteration), between generation steps.
 //!
 //! The engine thread is the only one that drives the model (and so the backend's thread pool):
-//! an embedding job is queued like a generation request and the loop runs one of its inputs
-//! after each step ([`super::engine_loop`]), so embeddings and streams share the server without
-//! a second forward pass racing the first. Each input runs in storage of its own
-//! ([`crate::runner::ModelRunner::embed`]), so it neither needs nor takes the paged cache's
-//! blocks. While an input runs, streams wait for it: an input is at most the context long.
+//! an embedding job is queued like a generation request and the loop runs the next chunk of its
+//! current input after each step ([`super::engine_loop`]), so embeddings and streams share the
+//! server without a second forward pass racing the first, and a long input delays each decode
+//! step by one chunk rather than by the whole input. Each input runs in storage of its own
+//! ([`crate::runner::ModelRunner::embed_start`]), so it neither needs nor takes the paged cache's
+//! blocks.
 
 use std::time::{Duration, Instant};
 
 use super::handle::Permit;
 use crate::request::EngineError;
+use crate::runner::{ModelError, ModelRunner};
 
 /// The vectors of a finished job (one per input, in order, unnormalised), and the time the
 /// engine spent computing them.
@@ -45,41 +47,56 @@ pub(super) struct EmbedJob {
     pub sink: Box<dyn EmbedSink>,
     pub permit: Permit,
     pub done: Vec<Vec<f32>>,
+    /// The next input has been handed to the runner and is part-way through.
+    pub started: bool,
     pub compute: Duration,
+    /// Tokens of all inputs.
+    pub n_tokens: usize,
 }
 
 impl EmbedJob {
     pub(super) fn new(inputs: Vec<Vec<u32>>, sink: Box<dyn EmbedSink>, permit: Permit) -> Self {
         EmbedJob {
             done: Vec::with_capacity(inputs.len()),
+            n_tokens: inputs.iter().map(Vec::len).sum(),
             inputs,
             sink,
             permit,
+            started: false,
             compute: Duration::ZERO,
         }
     }
 
-    /// Runs the next input with `embed`; returns the job's result when it is finished (all
-    /// inputs done, or one failed).
-    pub(super) fn step(
+    /// Runs up to `budget` tokens of the current input on `runner` (starting it first if
+    /// needed); returns the job's result when it is finished (all inputs done, or one failed).
+    pub(super) fn step<R: ModelRunner>(
         &mut self,
-        embed: impl FnOnce(&[u32]) -> Result<Vec<f32>, String>,
+        runner: &mut R,
+        budget: usize,
     ) -> Option<Result<Embeddings, EngineError>> {
-        let next = self.done.len();
         let t = Instant::now();
-        let r = embed(&self.inputs[next]);
+        let r = self.advance(runner, budget);
         self.compute += t.elapsed();
         match r {
-            Err(e) => Some(Err(EngineError::Forward(e))),
-            Ok(v) => {
-                self.done.push(v);
-                (self.done.len() == self.inputs.len()).then(|| {
-                    Ok(Embeddings {
-                        vectors: std::mem::take(&mut self.done),
-                        compute: self.compute,
-                    })
-                })
-            }
+            Err(e) => Some(Err(EngineError::Forward(e.to_string()))),
+            Ok(()) if self.done.len() == self.inputs.len() => Some(Ok(Embeddings {
+                vectors: std::mem::take(&mut self.done),
+                compute: self.compute,
+            })),
+            Ok(()) => None,
         }
+    }
+
+    fn advance<R: ModelRunner>(&mut self, runner: &mut R, budget: usize) -> Result<(), ModelError> {
+        if !self.started {
+            let next = std::mem::take(&mut self.inputs[self.done.len()]);
+            runner.embed_start(next)?;
+            self.started = true;
+        }
+        if let Some(v) = runner.embed_step(budget)? {
+            self.done.push(v);
+            self.started = false;
+        }
+        Ok(())
     }
 }

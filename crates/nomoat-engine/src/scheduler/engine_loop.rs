@@ -139,9 +139,13 @@ impl<R: ModelRunner> EngineLoop<R> {
         self.waiting.push_back(seq);
     }
 
-    /// One input of the oldest embedding job (between generation steps, on this thread: the
-    /// only one that drives the model). A job whose client is gone is dropped first.
+    /// One chunk (at most `step_tokens`) of the oldest embedding job, between generation steps,
+    /// on this thread: the only one that drives the model. Jobs whose client is gone are dropped
+    /// first (the front one's input in progress with them).
     fn embed_one(&mut self) {
+        if self.embeds.front().is_some_and(|j| j.sink.is_closed()) {
+            self.runner.embed_abort();
+        }
         let before = self.embeds.len();
         self.embeds.retain(|j| !j.sink.is_closed());
         let gone = before - self.embeds.len();
@@ -151,18 +155,24 @@ impl<R: ModelRunner> EngineLoop<R> {
         let Some(job) = self.embeds.front_mut() else {
             return;
         };
+        let n_tokens = job.n_tokens;
         let runner = &mut self.runner;
-        let mut n_tokens = 0;
-        let result = job.step(|tokens| {
-            n_tokens = tokens.len();
-            catch_unwind(AssertUnwindSafe(|| runner.embed(tokens)))
-                .map_err(|_| "internal error while embedding".to_string())?
-                .map_err(|e| e.to_string())
-        });
-        self.stats
-            .prompt_tokens_computed
-            .fetch_add(n_tokens as u64, Ordering::Relaxed);
+        let budget = self.cfg.step_tokens.max(1);
+        let result =
+            catch_unwind(AssertUnwindSafe(|| job.step(runner, budget))).unwrap_or_else(|_| {
+                Some(Err(EngineError::Forward(
+                    "internal error while embedding".into(),
+                )))
+            });
         if let Some(r) = result {
+            match &r {
+                Err(_) => self.runner.embed_abort(),
+                Ok(_) => {
+                    self.stats
+                        .prompt_tokens_computed
+                        .fetch_add(n_tokens as u64, Ordering::Relaxed);
+                }
+            }
             if let Some(job) = self.embeds.pop_front() {
                 let EmbedJob { sink, permit, .. } = job;
                 sink.send(r);

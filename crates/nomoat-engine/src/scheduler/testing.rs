@@ -33,8 +33,10 @@ pub struct FakeRunner {
     pub max_batch_seen: usize,
     /// Width and pooling of its embeddings (`None`: it has none).
     pub embedding: Option<EmbedInfo>,
-    /// Inputs embedded so far (to check who ran them).
-    pub embedded: usize,
+    /// Embedding chunks run so far (to check long inputs are spread over steps).
+    pub embed_chunks: usize,
+    /// The embedding input in progress: its tokens, the next position, the pooler.
+    embed_run: Option<(Vec<u32>, usize, nomoat_models::embed::Pooler)>,
 }
 
 impl FakeRunner {
@@ -52,7 +54,8 @@ impl FakeRunner {
                 n_embd: 8,
                 pooling: Pooling::Mean,
             }),
-            embedded: 0,
+            embed_chunks: 0,
+            embed_run: None,
         }
     }
 
@@ -230,21 +233,39 @@ impl ModelRunner for FakeRunner {
         self.embedding
             .ok_or_else(|| "the fake model has no embeddings".into())
     }
-    fn embed(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+    fn embed_start(&mut self, tokens: Vec<u32>) -> Result<(), ModelError> {
         let info = self
             .embedding
             .ok_or_else(|| ModelError::BadBatch("no embeddings".into()))?;
+        let p = nomoat_models::embed::Pooler::new(info.pooling, tokens.len(), info.n_embd);
+        self.embed_run = Some((tokens, 0, p));
+        Ok(())
+    }
+    fn embed_step(&mut self, max_tokens: usize) -> Result<Option<Vec<f32>>, ModelError> {
+        let n_embd = self.embedding.map_or(1, |i| i.n_embd);
+        let (tokens, mut next, mut p) = self
+            .embed_run
+            .take()
+            .ok_or_else(|| ModelError::BadBatch("no embedding in progress".into()))?;
         if !self.step_delay.is_zero() {
             std::thread::sleep(self.step_delay);
         }
-        let mut p = nomoat_models::embed::Pooler::new(info.pooling, tokens.len(), info.n_embd);
-        for pos in 0..tokens.len() {
-            if p.wants(pos) {
-                p.push(&Self::hidden_for(&tokens[..=pos], info.n_embd));
+        self.embed_chunks += 1;
+        let end = next.saturating_add(max_tokens.max(1)).min(tokens.len());
+        while next < end {
+            if p.wants(next) {
+                p.push(&Self::hidden_for(&tokens[..=next], n_embd));
             }
+            next += 1;
         }
-        self.embedded += 1;
-        Ok(p.finish())
+        if next < tokens.len() {
+            self.embed_run = Some((tokens, next, p));
+            return Ok(None);
+        }
+        Ok(Some(p.finish()))
+    }
+    fn embed_abort(&mut self) {
+        self.embed_run = None;
     }
 }
 

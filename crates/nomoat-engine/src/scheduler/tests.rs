@@ -414,3 +414,33 @@ fn embedding_inputs_are_checked() {
         Err(SubmitError::NoEmbeddings(_))
     ));
 }
+
+#[test]
+fn long_embedding_inputs_run_in_chunks_between_decode_steps() {
+    let cfg = SchedulerConfig {
+        step_tokens: 8,
+        ..SchedulerConfig::default()
+    };
+    let e = engine(256, cfg, 2);
+    let gen = submit(
+        &e,
+        GenRequest::new(vec![1, 2, 3], 30, SamplingParams::greedy()),
+    );
+    // 200 tokens at 8 per iteration: 25 chunks, each after a decode step of the stream.
+    let long: Vec<u32> = (0..200).map(|i| 2 + (i * 7 % 50) as u32).collect();
+    let inputs = vec![long.clone(), vec![4, 5], long];
+    let (tx, rx) = channel();
+    let permit = e.try_reserve(1).expect("room").pop().expect("permit");
+    e.submit_embed(inputs.clone(), Box::new(tx), permit)
+        .expect("submit");
+    let out = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("reply")
+        .expect("embeddings");
+    for (v, t) in out.vectors.iter().zip(&inputs) {
+        assert_eq!(v, &fake_mean(t, 8));
+    }
+    let (ids, _, _) = collect(&gen);
+    assert_eq!(ids, reference(&[1, 2, 3], 30));
+    assert!(wait_idle(&e).prompt_tokens_computed >= 402);
+}
