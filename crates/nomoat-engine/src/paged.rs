@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
-use nomoat_models::{Batch, KvCache, KvDtype, KvError, ModelError, Scratch, SeqId};
+use nomoat_models::{
+    Batch, EmbedRun, KvCache, KvDtype, KvError, ModelError, Pooling, Scratch, SeqId,
+};
 use nomoat_tokenizer::{DecodeOptions, StreamDecoder};
 
 use crate::generate::LoadedModel;
-use crate::runner::{IncrementalDecoder, ModelRunner, Vocab};
+use crate::runner::{EmbedInfo, IncrementalDecoder, ModelRunner, Vocab};
 
 /// Tokens per KV block (the prefix cache shares whole blocks).
 pub const KV_BLOCK_SIZE: usize = 16;
@@ -19,6 +21,11 @@ pub struct PagedRunner {
     kv: KvCache,
     scratch: Scratch,
     n_ctx: usize,
+    /// The file's `pooling_type` (mean when it names none), or why it cannot be used;
+    /// [`PagedRunner::set_pooling`] overrides it.
+    pooling: Result<Pooling, String>,
+    /// The embedding input in progress.
+    embed_run: Option<EmbedRun>,
 }
 
 impl PagedRunner {
@@ -36,12 +43,23 @@ impl PagedRunner {
                 .new_kv_cache(kv_tokens.max(KV_BLOCK_SIZE), KV_BLOCK_SIZE, KvDtype::F16)?;
         let n_ctx = n_ctx.min(kv.n_blocks() * KV_BLOCK_SIZE).max(1);
         let scratch = lm.model.new_scratch(max_batch.max(1));
+        // A causal model names no pooling; llama.cpp then pools nothing (`none`) and its
+        // /v1/embeddings refuses. nomoat means over the tokens instead (see docs/serving.md).
+        let pooling =
+            Pooling::from_file(lm.model.file().gguf()).map(|p| p.unwrap_or(Pooling::Mean));
         Ok(PagedRunner {
             lm,
             kv,
             scratch,
             n_ctx,
+            pooling,
+            embed_run: None,
         })
+    }
+
+    /// Pool embeddings this way instead of the file's choice (`--pooling`).
+    pub fn set_pooling(&mut self, pooling: Pooling) {
+        self.pooling = Ok(pooling);
     }
 
     /// Bytes of the KV cache.
@@ -94,6 +112,32 @@ impl ModelRunner for PagedRunner {
         self.lm
             .model
             .forward(batch, &mut self.kv, &mut self.scratch, logits)
+    }
+    fn embedding(&self) -> Result<EmbedInfo, String> {
+        self.pooling.clone().map(|pooling| EmbedInfo {
+            n_embd: self.lm.model.config().n_embd,
+            pooling,
+        })
+    }
+    fn embed_start(&mut self, tokens: Vec<u32>) -> Result<(), ModelError> {
+        self.embed_run = None;
+        let pooling = self.pooling.clone().map_err(ModelError::BadBatch)?;
+        self.embed_run = Some(self.lm.model.embed_start(tokens, pooling)?);
+        Ok(())
+    }
+    fn embed_step(&mut self, max_tokens: usize) -> Result<Option<Vec<f32>>, ModelError> {
+        let mut run = self
+            .embed_run
+            .take()
+            .ok_or_else(|| ModelError::BadBatch("no embedding in progress".into()))?;
+        let r = run.step(&self.lm.model, &mut self.scratch, max_tokens);
+        if let Ok(None) = r {
+            self.embed_run = Some(run);
+        }
+        r
+    }
+    fn embed_abort(&mut self) {
+        self.embed_run = None;
     }
 }
 

@@ -13,7 +13,7 @@
 //! ("Runner", not "backend": a compute backend is the layer below the model, see
 //! `nomoat-backend`; a runner is model + KV cache, what one forward pass needs.)
 
-pub use nomoat_models::{Batch, KvError, ModelError, SeqId};
+pub use nomoat_models::{Batch, KvError, ModelError, Pooling, SeqId};
 
 /// A model with a paged KV cache of fixed-size blocks and per-sequence block tables.
 ///
@@ -44,6 +44,35 @@ pub trait ModelRunner: Send {
     /// Run the batch; write `batch.n_outputs() * n_vocab` logits, row-major in batch order, into
     /// `logits` (resized as needed; its capacity is reused across calls).
     fn forward(&mut self, batch: &Batch, logits: &mut Vec<f32>) -> Result<(), ModelError>;
+    /// The embeddings this model gives (width, pooling), or why it gives none.
+    fn embedding(&self) -> Result<EmbedInfo, String> {
+        Err("this model does not produce embeddings".into())
+    }
+    /// Start embedding one input (non-empty, in the vocabulary, at most `n_ctx` tokens),
+    /// replacing any input in progress. It runs outside the paged cache, in storage of its own
+    /// freed when it ends, and on the caller's thread (for the server: the engine thread,
+    /// between steps).
+    fn embed_start(&mut self, tokens: Vec<u32>) -> Result<(), ModelError> {
+        let _ = tokens;
+        Err(ModelError::BadBatch(
+            "this model does not produce embeddings".into(),
+        ))
+    }
+    /// Run up to `max_tokens` more tokens of the input in progress; its pooled, unnormalised
+    /// vector once it is done (the input is then finished and its storage freed).
+    fn embed_step(&mut self, max_tokens: usize) -> Result<Option<Vec<f32>>, ModelError> {
+        let _ = max_tokens;
+        Err(ModelError::BadBatch("no embedding in progress".into()))
+    }
+    /// Drop the input in progress, if any (its client went away).
+    fn embed_abort(&mut self) {}
+}
+
+/// What [`ModelRunner::embed`] returns: vectors of `n_embd` values, pooled with `pooling`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmbedInfo {
+    pub n_embd: usize,
+    pub pooling: Pooling,
 }
 
 /// Turns generated ids into text, one token at a time, and says which ids end generation.

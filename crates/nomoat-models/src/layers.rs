@@ -285,6 +285,19 @@ pub(crate) fn logits(cx: &mut Ctx<'_>, head: &Head, want: &[bool], out: &mut [f3
         .logits(cx.ws, head.output, slot::OUT, n_out, softcap, out);
 }
 
+/// Final norm only, for the rows that want output: `out` is n_out × n_embd, the hidden state the
+/// LM head would multiply (llama.cpp's `result_norm`, what its embeddings read).
+pub(crate) fn hidden(cx: &mut Ctx<'_>, head: &Head, want: &[bool], out: &mut [f32]) {
+    let n_out = cx.be.select_rows(cx.ws, slot::X, slot::OUT, want);
+    if n_out == 0 {
+        return;
+    }
+    let eps = cx.cfg.norm_eps;
+    cx.be
+        .rms_norm(cx.ws, slot::OUT, head.norm, eps, slot::OUT, n_out);
+    cx.be.read(cx.ws, slot::OUT, n_out, out);
+}
+
 /// The embedding table `token_embd.weight` ([n_embd, n_vocab]).
 pub(crate) fn load_embeddings(
     ld: &mut Loader<'_>,

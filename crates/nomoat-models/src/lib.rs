@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod embed;
 mod error;
 mod gemma3;
 pub mod kv;
@@ -27,6 +28,7 @@ mod registry;
 mod validate;
 
 pub use config::{Arch, ModelConfig, RopeConfig, RopeScaling, SpecialTokens};
+pub use embed::{EmbedRun, Pooling};
 pub use error::ModelError;
 pub use kv::{BlockId, KvCache, KvError, SeqId};
 pub use model::{Batch, LoadOptions, MemoryReport, Model, Scratch};

@@ -141,6 +141,13 @@ impl Scratch {
     }
 }
 
+/// What a forward pass writes for the rows that want output.
+#[derive(Clone, Copy)]
+enum Output {
+    Logits,
+    Hidden,
+}
+
 /// Memory held by a loaded model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryReport {
@@ -277,6 +284,30 @@ impl Model {
         scratch: &mut Scratch,
         logits: &mut Vec<f32>,
     ) -> Result<(), ModelError> {
+        self.run(batch, kv, scratch, logits, Output::Logits)
+    }
+
+    /// [`Model::forward`], but for the rows with `want_logits` it writes the final-normed hidden
+    /// state (n_out × n_embd: after `output_norm`, before the LM head) into `hidden` instead of
+    /// logits. Embeddings are pooled from these rows.
+    pub fn forward_hidden(
+        &self,
+        batch: &Batch,
+        kv: &mut KvCache,
+        scratch: &mut Scratch,
+        hidden: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        self.run(batch, kv, scratch, hidden, Output::Hidden)
+    }
+
+    fn run(
+        &self,
+        batch: &Batch,
+        kv: &mut KvCache,
+        scratch: &mut Scratch,
+        out: &mut Vec<f32>,
+        what: Output,
+    ) -> Result<(), ModelError> {
         self.check_batch(batch, kv, scratch)?;
         // Reserve KV space for every sequence first, so a full cache fails before any work.
         let needed: usize = scratch
@@ -294,9 +325,12 @@ impl Model {
         for &(s, n) in &scratch.seq_counts {
             kv.reserve(s, n)?;
         }
-        let n_vocab = self.cfg.n_vocab;
-        logits.clear();
-        logits.resize(batch.n_outputs() * n_vocab, 0.0);
+        let width = match what {
+            Output::Logits => self.cfg.n_vocab,
+            Output::Hidden => self.cfg.n_embd,
+        };
+        out.clear();
+        out.resize(batch.n_outputs() * width, 0.0);
         let mut out_row = 0;
         let mut start = 0;
         while start < batch.len() {
@@ -321,8 +355,11 @@ impl Model {
             };
             self.net.layers(&mut cx);
             let n_out = want.iter().filter(|&&w| w).count();
-            let rows = &mut logits[out_row * n_vocab..(out_row + n_out) * n_vocab];
-            crate::layers::logits(&mut cx, self.net.head(), want, rows);
+            let rows = &mut out[out_row * width..(out_row + n_out) * width];
+            match what {
+                Output::Logits => crate::layers::logits(&mut cx, self.net.head(), want, rows),
+                Output::Hidden => crate::layers::hidden(&mut cx, self.net.head(), want, rows),
+            }
             out_row += n_out;
             start = end;
         }

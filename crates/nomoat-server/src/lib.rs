@@ -14,6 +14,7 @@ mod body;
 mod chat;
 mod completions;
 mod cors;
+mod embeddings;
 mod error;
 mod gen;
 mod llama_server;
@@ -125,6 +126,7 @@ impl AppState {
             n_ctx: 4096,
             sched: Default::default(),
             chat_template: None,
+            pooling: None,
         };
         AppState::with_pool(cfg, limits, PoolConfig::new(Vec::new(), opts))
     }
@@ -205,6 +207,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/completions", post(completions::completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/api/embed", post(embeddings::ollama_embed))
+        .route("/api/embeddings", post(embeddings::ollama_embeddings))
         .route("/v1/models", get(misc::models))
         .route("/v1/models/{id}", get(misc::model))
         .route("/health", get(misc::health))

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use nomoat_chat::{ChatError, TemplateChoice};
 use nomoat_engine::generate::{GenerateError, LoadedModel};
-use nomoat_engine::scheduler::{Engine, PagedRunner, SchedulerConfig, TokenizerVocab};
+use nomoat_engine::scheduler::{
+    Engine, ModelRunner, PagedRunner, Pooling, SchedulerConfig, TokenizerVocab,
+};
 
 use crate::model::Served;
 use crate::text::TokenizerText;
@@ -21,6 +23,8 @@ pub struct EngineOptions {
     pub sched: SchedulerConfig,
     /// The chat template to use instead of the model's (`--chat-template`).
     pub chat_template: Option<TemplateChoice>,
+    /// How embeddings are pooled instead of the file's choice (`--pooling`).
+    pub pooling: Option<Pooling>,
 }
 
 /// Why a model could not be served.
@@ -50,20 +54,27 @@ pub fn load_served(path: &Path, id: &str, opts: &EngineOptions) -> Result<Loaded
     let text = TokenizerText::new(lm.clone(), opts.chat_template.as_ref())?;
     // One request may use at most the model's training context.
     let train = (lm.model.config().n_ctx_train as usize).max(1);
-    let runner = PagedRunner::new(
+    let mut runner = PagedRunner::new(
         lm.clone(),
         opts.kv_tokens,
         opts.n_ctx.min(train),
         opts.sched.step_tokens,
     )
     .map_err(GenerateError::from)?;
+    if let Some(p) = opts.pooling {
+        runner.set_pooling(p);
+    }
+    let pooling = match runner.embedding() {
+        Ok(e) => format!("embeddings {} pooling", e.pooling),
+        Err(e) => format!("no embeddings ({e})"),
+    };
     let runner_kv_bytes = runner.kv_bytes() as u64;
     let kv_mib = runner_kv_bytes as f64 / (1 << 20) as f64;
     let mut sched = opts.sched.clone();
     sched.max_logit_rows = sched.max_logit_rows.max(sched.max_running);
     let engine = Engine::spawn(runner, Arc::new(TokenizerVocab { lm: lm.clone() }), sched)?;
     let about = format!(
-        "{} threads, {} parallel sequences, context {} tokens per request, KV cache {} tokens ({kv_mib:.0} MiB), {}",
+        "{} threads, {} parallel sequences, context {} tokens per request, KV cache {} tokens ({kv_mib:.0} MiB), {}, {pooling}",
         lm.model.n_threads(),
         opts.sched.max_running,
         engine.n_ctx(),

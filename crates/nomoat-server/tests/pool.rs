@@ -26,6 +26,7 @@ fn opts() -> EngineOptions {
         n_ctx: 512,
         sched: SchedulerConfig::default(),
         chat_template: None,
+        pooling: None,
     }
 }
 

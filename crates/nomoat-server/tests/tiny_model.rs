@@ -26,6 +26,7 @@ fn tiny_server(parallel: usize) -> (axum::Router, Arc<AppState>) {
         },
         // The synthetic model has no chat template and no family: choose one, as `--chat-template`.
         chat_template: Some(nomoat_chat::TemplateChoice::builtin("chatml").expect("chatml")),
+        pooling: None,
     };
     let served = load_served(&path, "tiny-llama", &opts)
         .expect("load tiny llama")

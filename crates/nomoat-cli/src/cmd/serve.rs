@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use nomoat_engine::scheduler::SchedulerConfig;
+use nomoat_engine::scheduler::{Pooling, SchedulerConfig};
 use nomoat_hub::{Cache, ModelRef};
 use nomoat_server::{
     AppState, EngineOptions, KeepAlive, Limits, ModelSpec, PoolConfig, ServerConfig,
@@ -93,6 +93,14 @@ pub struct Args {
     /// vocabulary; without one, chat requests are refused]
     #[arg(long, value_name = "NAME|FILE")]
     chat_template: Option<String>,
+    /// How /v1/embeddings and /api/embed pool the token states into one vector: mean, cls
+    /// (first token) or last [default: the model file's pooling_type, else mean]
+    #[arg(long, value_name = "mean|cls|last", value_parser = parse_pooling)]
+    pooling: Option<Pooling>,
+}
+
+fn parse_pooling(s: &str) -> Result<Pooling, String> {
+    s.parse()
 }
 
 /// `--config` file: the flags, plus `[[model]]` tables.
@@ -109,6 +117,7 @@ struct FileConfig {
     api_key: Option<String>,
     api_key_file: Option<PathBuf>,
     chat_template: Option<String>,
+    pooling: Option<String>,
     models_dir: Option<PathBuf>,
     max_loaded: Option<u64>,
     memory_budget: Option<String>,
@@ -137,6 +146,7 @@ struct ModelTable {
     queue: Option<usize>,
     batch: Option<u64>,
     chat_template: Option<String>,
+    pooling: Option<String>,
     keep_alive: Option<String>,
 }
 
@@ -251,6 +261,7 @@ struct Knobs {
     queue: Option<usize>,
     batch: u64,
     chat_template: Option<String>,
+    pooling: Option<Pooling>,
 }
 
 impl Knobs {
@@ -272,6 +283,7 @@ impl Knobs {
                 ..Default::default()
             },
             chat_template,
+            pooling: self.pooling,
         })
     }
 }
@@ -295,6 +307,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         queue: args.queue.or(file.queue),
         batch: args.batch.or(file.batch).unwrap_or(DEFAULT_BATCH),
         chat_template: args.chat_template.clone().or(file.chat_template.clone()),
+        pooling: match (args.pooling, &file.pooling) {
+            (Some(p), _) => Some(p),
+            (None, Some(s)) => Some(
+                s.parse()
+                    .map_err(|e: String| anyhow::anyhow!("pooling in the config file: {e}"))?,
+            ),
+            (None, None) => None,
+        },
     };
     for (what, v) in [("parallel", base.parallel), ("batch", base.batch)] {
         if v == 0 {
@@ -340,6 +360,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 queue: t.queue.or(base.queue),
                 batch: t.batch.unwrap_or(base.batch),
                 chat_template: t.chat_template.clone().or(base.chat_template.clone()),
+                pooling: match &t.pooling {
+                    Some(s) => Some(s.parse().map_err(|e: String| {
+                        anyhow::anyhow!("pooling of model {}: {e}", t.model)
+                    })?),
+                    None => base.pooling,
+                },
             };
             let keep = match &t.keep_alive {
                 Some(s) => keep_alive_arg(&format!("keep-alive of model {id}"), s)?,

@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 
+use super::embed::EmbedJob;
 use super::handle::{EngineStats, Permit, SchedulerConfig};
 use super::prefix::PrefixCache;
 use crate::request::{EngineError, Event, EventSink, FinishReason, GenRequest};
@@ -28,6 +29,7 @@ pub(super) struct Submission {
 
 pub(super) enum Msg {
     Submit(Box<Submission>),
+    Embed(Box<EmbedJob>),
     Shutdown,
 }
 
@@ -56,6 +58,8 @@ pub(super) struct EngineLoop<R: ModelRunner> {
     cache: PrefixCache,
     step: Step,
     next_order: u64,
+    /// Embedding jobs, oldest first; one input of the front job runs per iteration.
+    embeds: VecDeque<EmbedJob>,
 }
 
 impl<R: ModelRunner> EngineLoop<R> {
@@ -78,6 +82,7 @@ impl<R: ModelRunner> EngineLoop<R> {
             cache,
             step: Step::new(),
             next_order: 0,
+            embeds: VecDeque::new(),
         };
         lp.publish();
         lp
@@ -85,9 +90,10 @@ impl<R: ModelRunner> EngineLoop<R> {
 
     pub(super) fn run(mut self) {
         loop {
-            if self.running.is_empty() && self.waiting.is_empty() {
+            if self.running.is_empty() && self.waiting.is_empty() && self.embeds.is_empty() {
                 match self.rx.recv() {
                     Ok(Msg::Submit(s)) => self.accept(*s),
+                    Ok(Msg::Embed(j)) => self.embeds.push_back(*j),
                     Ok(Msg::Shutdown) | Err(_) => break,
                 }
             }
@@ -95,6 +101,7 @@ impl<R: ModelRunner> EngineLoop<R> {
             loop {
                 match self.rx.try_recv() {
                     Ok(Msg::Submit(s)) => self.accept(*s),
+                    Ok(Msg::Embed(j)) => self.embeds.push_back(*j),
                     Ok(Msg::Shutdown) | Err(TryRecvError::Disconnected) => {
                         stop = true;
                         break;
@@ -111,6 +118,7 @@ impl<R: ModelRunner> EngineLoop<R> {
             if !self.step.is_empty() {
                 self.run_step();
             }
+            self.embed_one();
             self.publish();
         }
         self.stop_all();
@@ -129,6 +137,48 @@ impl<R: ModelRunner> EngineLoop<R> {
         };
         self.next_order += 1;
         self.waiting.push_back(seq);
+    }
+
+    /// One chunk (at most `step_tokens`) of the oldest embedding job, between generation steps,
+    /// on this thread: the only one that drives the model. Jobs whose client is gone are dropped
+    /// first (the front one's input in progress with them).
+    fn embed_one(&mut self) {
+        if self.embeds.front().is_some_and(|j| j.sink.is_closed()) {
+            self.runner.embed_abort();
+        }
+        let before = self.embeds.len();
+        self.embeds.retain(|j| !j.sink.is_closed());
+        let gone = before - self.embeds.len();
+        self.stats
+            .cancelled
+            .fetch_add(gone as u64, Ordering::Relaxed);
+        let Some(job) = self.embeds.front_mut() else {
+            return;
+        };
+        let n_tokens = job.n_tokens;
+        let runner = &mut self.runner;
+        let budget = self.cfg.step_tokens.max(1);
+        let result =
+            catch_unwind(AssertUnwindSafe(|| job.step(runner, budget))).unwrap_or_else(|_| {
+                Some(Err(EngineError::Forward(
+                    "internal error while embedding".into(),
+                )))
+            });
+        if let Some(r) = result {
+            match &r {
+                Err(_) => self.runner.embed_abort(),
+                Ok(_) => {
+                    self.stats
+                        .prompt_tokens_computed
+                        .fetch_add(n_tokens as u64, Ordering::Relaxed);
+                }
+            }
+            if let Some(job) = self.embeds.pop_front() {
+                let EmbedJob { sink, permit, .. } = job;
+                sink.send(r);
+                drop(permit);
+            }
+        }
     }
 
     fn release(&mut self, s: &mut Seq) {
@@ -449,6 +499,9 @@ impl<R: ModelRunner> EngineLoop<R> {
         for mut s in all {
             self.release(&mut s);
             s.sink.send(Event::Error(EngineError::ShuttingDown));
+        }
+        for j in self.embeds.drain(..) {
+            j.sink.send(Err(EngineError::ShuttingDown));
         }
         for c in self.cache.drain() {
             self.runner.free_seq(c);

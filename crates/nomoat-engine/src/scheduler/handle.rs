@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::embed::{EmbedJob, EmbedSink};
 use super::engine_loop::{EngineLoop, Msg, Submission};
 use crate::request::{EventSink, GenRequest};
-use crate::runner::{ModelRunner, Vocab};
+use crate::runner::{EmbedInfo, ModelRunner, Vocab};
 
 /// Limits of the engine loop.
 #[derive(Debug, Clone)]
@@ -131,6 +132,22 @@ pub enum SubmitError {
         max_tokens: usize,
         n_ctx: usize,
     },
+    #[error("this model cannot embed: {0}")]
+    NoEmbeddings(String),
+    #[error("input {index}: token {id} is outside the vocabulary of {n_vocab}")]
+    BadInputToken {
+        index: usize,
+        id: u32,
+        n_vocab: usize,
+    },
+    #[error("input {index} is empty")]
+    EmptyInput { index: usize },
+    #[error("input {index} has {len} tokens but the context holds {n_ctx}")]
+    InputTooLong {
+        index: usize,
+        len: usize,
+        n_ctx: usize,
+    },
 }
 
 /// The engine: a loop on its own OS thread that batches all requests (continuous batching).
@@ -142,6 +159,7 @@ pub struct Engine {
     draining: AtomicBool,
     n_ctx: usize,
     n_vocab: usize,
+    embedding: Result<EmbedInfo, String>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -158,6 +176,7 @@ impl Engine {
         let stats = Arc::new(EngineStats::default());
         let n_ctx = runner.n_ctx();
         let n_vocab = runner.n_vocab();
+        let embedding = runner.embedding();
         let lp = EngineLoop::new(runner, vocab, cfg, stats.clone(), rx);
         let thread = std::thread::Builder::new()
             .name("nomoat-engine".into())
@@ -170,6 +189,7 @@ impl Engine {
             draining: AtomicBool::new(false),
             n_ctx,
             n_vocab,
+            embedding,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -269,6 +289,57 @@ impl Engine {
                 Err(SubmitError::Stopped)
             }
         }
+    }
+
+    /// Width and pooling of this model's embeddings, or why it has none.
+    pub fn embedding(&self) -> Result<EmbedInfo, &str> {
+        self.embedding.as_ref().copied().map_err(String::as_str)
+    }
+
+    /// Check embedding inputs: at least one, none empty, every token in the vocabulary, each
+    /// at most the context.
+    pub fn validate_embed(&self, inputs: &[Vec<u32>]) -> Result<(), SubmitError> {
+        self.embedding()
+            .map_err(|e| SubmitError::NoEmbeddings(e.to_string()))?;
+        if inputs.is_empty() {
+            return Err(SubmitError::EmptyPrompt);
+        }
+        for (index, t) in inputs.iter().enumerate() {
+            if t.is_empty() {
+                return Err(SubmitError::EmptyInput { index });
+            }
+            if let Some(&id) = t.iter().find(|&&id| id as usize >= self.n_vocab) {
+                return Err(SubmitError::BadInputToken {
+                    index,
+                    id,
+                    n_vocab: self.n_vocab,
+                });
+            }
+            if t.len() > self.n_ctx {
+                return Err(SubmitError::InputTooLong {
+                    index,
+                    len: t.len(),
+                    n_ctx: self.n_ctx,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Queue an embedding job (its inputs as token ids); the result goes to `sink` once every
+    /// input is done. Takes one permit, like a generation request.
+    pub fn submit_embed(
+        &self,
+        inputs: Vec<Vec<u32>>,
+        sink: Box<dyn EmbedSink>,
+        permit: Permit,
+    ) -> Result<(), SubmitError> {
+        self.validate_embed(&inputs)?;
+        let guard = self.tx.lock().map_err(|_| SubmitError::Stopped)?;
+        let tx = guard.as_ref().ok_or(SubmitError::Stopped)?;
+        let msg = Msg::Embed(Box::new(EmbedJob::new(inputs, sink, permit)));
+        // Never full (every message carries a permit), as in `submit`.
+        tx.try_send(msg).map_err(|_| SubmitError::Stopped)
     }
 
     pub fn stats(&self) -> StatsSnapshot {

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
-use crate::runner::{Batch, IncrementalDecoder, KvError, ModelError, ModelRunner, SeqId, Vocab};
+use crate::runner::{
+    Batch, EmbedInfo, IncrementalDecoder, KvError, ModelError, ModelRunner, Pooling, SeqId, Vocab,
+};
 
 struct FakeSeq {
     blocks: Vec<usize>,
@@ -29,6 +31,12 @@ pub struct FakeRunner {
     pub step_delay: Duration,
     /// Tokens per forward pass seen so far (to check the budget).
     pub max_batch_seen: usize,
+    /// Width and pooling of its embeddings (`None`: it has none).
+    pub embedding: Option<EmbedInfo>,
+    /// Embedding chunks run so far (to check long inputs are spread over steps).
+    pub embed_chunks: usize,
+    /// The embedding input in progress: its tokens, the next position, the pooler.
+    embed_run: Option<(Vec<u32>, usize, nomoat_models::embed::Pooler)>,
 }
 
 impl FakeRunner {
@@ -42,7 +50,22 @@ impl FakeRunner {
             next_seq: 0,
             step_delay: Duration::ZERO,
             max_batch_seen: 0,
+            embedding: Some(EmbedInfo {
+                n_embd: 8,
+                pooling: Pooling::Mean,
+            }),
+            embed_chunks: 0,
+            embed_run: None,
         }
+    }
+
+    /// The fake "hidden state" of the last token of `history` (`n_embd` values in [-1, 1)),
+    /// a function of the whole history like its logits.
+    pub fn hidden_for(history: &[u32], n_embd: usize) -> Vec<f32> {
+        Self::logits_for(history, n_embd)
+            .into_iter()
+            .map(|x| x / 4.0 - 1.0)
+            .collect()
     }
 
     fn take_block(&mut self) -> Option<usize> {
@@ -205,6 +228,44 @@ impl ModelRunner for FakeRunner {
             }
         }
         Ok(())
+    }
+    fn embedding(&self) -> Result<EmbedInfo, String> {
+        self.embedding
+            .ok_or_else(|| "the fake model has no embeddings".into())
+    }
+    fn embed_start(&mut self, tokens: Vec<u32>) -> Result<(), ModelError> {
+        let info = self
+            .embedding
+            .ok_or_else(|| ModelError::BadBatch("no embeddings".into()))?;
+        let p = nomoat_models::embed::Pooler::new(info.pooling, tokens.len(), info.n_embd);
+        self.embed_run = Some((tokens, 0, p));
+        Ok(())
+    }
+    fn embed_step(&mut self, max_tokens: usize) -> Result<Option<Vec<f32>>, ModelError> {
+        let n_embd = self.embedding.map_or(1, |i| i.n_embd);
+        let (tokens, mut next, mut p) = self
+            .embed_run
+            .take()
+            .ok_or_else(|| ModelError::BadBatch("no embedding in progress".into()))?;
+        if !self.step_delay.is_zero() {
+            std::thread::sleep(self.step_delay);
+        }
+        self.embed_chunks += 1;
+        let end = next.saturating_add(max_tokens.max(1)).min(tokens.len());
+        while next < end {
+            if p.wants(next) {
+                p.push(&Self::hidden_for(&tokens[..=next], n_embd));
+            }
+            next += 1;
+        }
+        if next < tokens.len() {
+            self.embed_run = Some((tokens, next, p));
+            return Ok(None);
+        }
+        Ok(Some(p.finish()))
+    }
+    fn embed_abort(&mut self) {
+        self.embed_run = None;
     }
 }
 

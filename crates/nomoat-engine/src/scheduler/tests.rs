@@ -329,3 +329,118 @@ fn ignore_eos_generates_past_end_of_generation_tokens() {
         }
     ));
 }
+
+/// Mean of the fake model's per-token states of `tokens`, computed without the engine.
+fn fake_mean(tokens: &[u32], n_embd: usize) -> Vec<f32> {
+    let mut acc = vec![0.0f64; n_embd];
+    for pos in 0..tokens.len() {
+        for (a, x) in acc
+            .iter_mut()
+            .zip(FakeRunner::hidden_for(&tokens[..=pos], n_embd))
+        {
+            *a += x as f64;
+        }
+    }
+    acc.iter()
+        .map(|a| (a / tokens.len() as f64) as f32)
+        .collect()
+}
+
+#[test]
+fn embedding_job_runs_between_decode_steps_and_leaves_generation_unchanged() {
+    let e = engine(256, SchedulerConfig::default(), 3);
+    let info = e.embedding().expect("fake model embeds");
+    let gen = submit(
+        &e,
+        GenRequest::new(vec![1, 2, 3], 40, SamplingParams::greedy()),
+    );
+    let inputs = vec![vec![5, 6, 7], vec![9], vec![5, 6, 7]];
+    let (tx, rx) = channel();
+    let permit = e.try_reserve(1).expect("room").pop().expect("permit");
+    e.submit_embed(inputs.clone(), Box::new(tx), permit)
+        .expect("submit");
+    let out = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("reply")
+        .expect("embeddings");
+    // The job finished while the 40-token stream was still going: it was not queued behind it.
+    assert!(e.stats().running == 1, "generation should still be running");
+    assert_eq!(out.vectors.len(), 3);
+    for (v, t) in out.vectors.iter().zip(&inputs) {
+        assert_eq!(v, &fake_mean(t, info.n_embd));
+    }
+    let (ids, _, done) = collect(&gen);
+    assert!(matches!(done, Event::Done { .. }));
+    assert_eq!(ids, reference(&[1, 2, 3], 40));
+    wait_idle(&e);
+}
+
+#[test]
+fn embedding_inputs_are_checked() {
+    let e = engine(64, SchedulerConfig::default(), 0);
+    let bad = [
+        (vec![], SubmitError::EmptyPrompt),
+        (vec![vec![1], vec![]], SubmitError::EmptyInput { index: 1 }),
+        (
+            vec![vec![1, V as u32]],
+            SubmitError::BadInputToken {
+                index: 0,
+                id: V as u32,
+                n_vocab: V,
+            },
+        ),
+        (
+            vec![vec![1; 257]],
+            SubmitError::InputTooLong {
+                index: 0,
+                len: 257,
+                n_ctx: 256,
+            },
+        ),
+    ];
+    for (inputs, want) in bad {
+        assert_eq!(e.validate_embed(&inputs), Err(want));
+    }
+    let mut b = FakeRunner::new(V, 256, 4, 64);
+    b.embedding = None;
+    let e = Engine::spawn(
+        b,
+        Arc::new(FakeVocab { n_vocab: V }),
+        SchedulerConfig::default(),
+    )
+    .expect("spawn");
+    assert!(matches!(
+        e.validate_embed(&[vec![1]]),
+        Err(SubmitError::NoEmbeddings(_))
+    ));
+}
+
+#[test]
+fn long_embedding_inputs_run_in_chunks_between_decode_steps() {
+    let cfg = SchedulerConfig {
+        step_tokens: 8,
+        ..SchedulerConfig::default()
+    };
+    let e = engine(256, cfg, 2);
+    let gen = submit(
+        &e,
+        GenRequest::new(vec![1, 2, 3], 30, SamplingParams::greedy()),
+    );
+    // 200 tokens at 8 per iteration: 25 chunks, each after a decode step of the stream.
+    let long: Vec<u32> = (0..200).map(|i| 2 + (i * 7 % 50) as u32).collect();
+    let inputs = vec![long.clone(), vec![4, 5], long];
+    let (tx, rx) = channel();
+    let permit = e.try_reserve(1).expect("room").pop().expect("permit");
+    e.submit_embed(inputs.clone(), Box::new(tx), permit)
+        .expect("submit");
+    let out = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("reply")
+        .expect("embeddings");
+    for (v, t) in out.vectors.iter().zip(&inputs) {
+        assert_eq!(v, &fake_mean(t, 8));
+    }
+    let (ids, _, _) = collect(&gen);
+    assert_eq!(ids, reference(&[1, 2, 3], 30));
+    assert!(wait_idle(&e).prompt_tokens_computed >= 402);
+}
