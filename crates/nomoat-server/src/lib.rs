@@ -8,6 +8,7 @@
 //!   harmless, or refused by name ([`params`]).
 #![forbid(unsafe_code)]
 
+mod anthropic;
 mod auth;
 mod body;
 mod chat;
@@ -19,6 +20,7 @@ mod metrics;
 mod misc;
 mod model;
 pub mod params;
+mod responses;
 mod serve;
 mod text;
 mod web;
@@ -157,6 +159,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/completions", post(completions::completions))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1/responses", post(responses::responses))
         .route("/v1/models", get(misc::models))
         .route("/v1/models/{id}", get(misc::model))
         .route("/health", get(misc::health))
