@@ -102,6 +102,9 @@ pub enum Event {
     Done {
         finish_reason: FinishReason,
         usage: Usage,
+        /// The stop string that ended generation (`finish_reason` is then `Stop`); `None` for an
+        /// end-of-generation token or the length limit.
+        stop: Option<String>,
     },
     Error(EngineError),
 }

@@ -31,6 +31,8 @@ pub struct StopStrings {
     /// Text received but not yet released: always a (possibly empty) proper prefix of some stop
     /// string, so it is at most the longest stop string's length.
     pending: String,
+    /// Index into `stops` of the stop string that completed, once one has.
+    matched: Option<usize>,
 }
 
 impl StopStrings {
@@ -49,6 +51,7 @@ impl StopStrings {
         StopStrings {
             stops,
             pending: String::with_capacity(cap),
+            matched: None,
         }
     }
 
@@ -64,14 +67,17 @@ impl StopStrings {
             return false;
         }
         self.pending.push_str(text);
-        if let Some(pos) = self
+        // The earliest match wins; at the same position, the first listed.
+        if let Some((pos, i)) = self
             .stops
             .iter()
-            .filter_map(|s| self.pending.find(s.as_str()))
+            .enumerate()
+            .filter_map(|(i, s)| self.pending.find(s.as_str()).map(|pos| (pos, i)))
             .min()
         {
             out.push_str(&self.pending[..pos]);
             self.pending.clear();
+            self.matched = Some(i);
             return true;
         }
         let hold = self.held_suffix_len();
@@ -87,9 +93,16 @@ impl StopStrings {
         self.pending.clear();
     }
 
+    /// The stop string that ended the text, once [`StopStrings::push`] has returned `true`
+    /// (the Anthropic API reports which one matched).
+    pub fn matched(&self) -> Option<&str> {
+        self.matched.map(|i| self.stops[i].as_str())
+    }
+
     /// Drops held-back text and starts over (a new answer).
     pub fn reset(&mut self) {
         self.pending.clear();
+        self.matched = None;
     }
 
     /// Length of the longest suffix of `pending` that is a proper prefix of a stop string.
@@ -160,6 +173,19 @@ mod tests {
         let (out, stopped, _) = run(&["cd", "b"], &["abcde"]);
         assert!(stopped);
         assert_eq!(out, "a");
+    }
+
+    #[test]
+    fn matched_names_the_stop_string_that_ended_the_text() {
+        let mut s = StopStrings::new(["", "cd", "bc", "b"]);
+        let mut out = String::new();
+        assert!(!s.push("a", &mut out));
+        assert_eq!(s.matched(), None);
+        // "bc" and "b" both start at 1; the first listed of those wins, "cd" starts later.
+        assert!(s.push("bcde", &mut out));
+        assert_eq!((out.as_str(), s.matched()), ("a", Some("bc")));
+        s.reset();
+        assert_eq!(s.matched(), None);
     }
 
     #[test]

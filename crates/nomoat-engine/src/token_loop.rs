@@ -250,6 +250,7 @@ impl Sequence {
                 sink.send(Event::Done {
                     finish_reason: FinishReason::Length,
                     usage: self.usage(),
+                    stop: None,
                 });
                 return Outcome::Finished;
             }
@@ -319,6 +320,7 @@ impl Sequence {
                 sink.send(Event::Done {
                     finish_reason,
                     usage: self.usage(),
+                    stop: self.stop.matched().map(str::to_string),
                 });
                 Outcome::Finished
             }

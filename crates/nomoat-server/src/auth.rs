@@ -46,6 +46,9 @@ pub async fn require_key(State(st): State<Arc<AppState>>, req: Request, next: Ne
         Some(k) if constant_time_eq(k, key.as_bytes()) => next.run(req).await,
         _ => {
             st.metrics.count_request("auth", 401);
+            if crate::anthropic::is_anthropic_path(req.uri().path()) {
+                return crate::anthropic::AnthropicError(ApiError::unauthorized()).into_response();
+            }
             ApiError::unauthorized().into_response()
         }
     }

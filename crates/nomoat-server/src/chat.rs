@@ -128,6 +128,7 @@ pub async fn chat_completions(
                 Event::Done {
                     finish_reason,
                     usage,
+                    ..
                 } => {
                     finish = finish_reason.as_str();
                     completion += usage.completion_tokens;
@@ -215,6 +216,7 @@ impl StreamFormat for ChatStream {
             Event::Done {
                 finish_reason,
                 usage,
+                ..
             } => {
                 self.completion += usage.completion_tokens;
                 self.cached = self.cached.max(usage.cached_tokens);

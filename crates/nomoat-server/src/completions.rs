@@ -201,6 +201,7 @@ pub async fn completions(
                 Event::Done {
                     finish_reason,
                     usage,
+                    ..
                 } => {
                     finish = finish_reason.as_str();
                     completion += usage.completion_tokens;
@@ -306,6 +307,7 @@ impl StreamFormat for CompletionStream {
             Event::Done {
                 finish_reason,
                 usage,
+                ..
             } => {
                 self.completion += usage.completion_tokens;
                 self.cached = self.cached.max(usage.cached_tokens);

@@ -187,40 +187,51 @@ impl Timing {
 
 /// Turns one request's events into SSE `data:` payloads.
 pub trait StreamFormat: Send + 'static {
+    /// Whether every event also gets an `event:` line, named by its payload's `type` field
+    /// (Anthropic, Responses); OpenAI chat and completions chunks have none.
+    const NAMED_EVENTS: bool = false;
+    /// Whether the stream ends with `data: [DONE]` (OpenAI chat and completions only;
+    /// llama-server's native routes end with their `stop: true` chunk instead).
+    const DONE_MARKER: bool = true;
+    /// The payload sent when generation fails after the stream started; the stream then ends.
+    fn error(&mut self, message: &str) -> Value {
+        ApiError::internal(message).body()
+    }
     /// Chunks before any event (e.g. the assistant role).
     fn start(&mut self) -> Vec<Value>;
     fn event(&mut self, index: usize, ev: Event) -> Vec<Value>;
     /// Chunks after every choice is done (e.g. usage).
     fn end(&mut self) -> Vec<Value>;
-    /// Whether the stream ends with `data: [DONE]` (OpenAI's APIs; llama-server's native
-    /// routes end with their `stop: true` chunk instead).
-    fn done_marker(&self) -> bool {
-        true
-    }
 }
 
 struct StreamState<F: StreamFormat> {
     rx: UnboundedReceiver<(usize, Event)>,
     fmt: F,
     timing: Timing,
-    queue: VecDeque<String>,
+    queue: VecDeque<SseEvent>,
     remaining: usize,
     ended: bool,
 }
 
-fn error_chunk(message: &str) -> String {
-    ApiError::internal(message).body().to_string()
+/// One payload as an SSE event of format `F`.
+fn sse_event<F: StreamFormat>(data: &Value) -> SseEvent {
+    let ev = SseEvent::default().data(data.to_string());
+    match data.get("type").and_then(Value::as_str) {
+        Some(name) if F::NAMED_EVENTS => ev.event(name),
+        _ => ev,
+    }
 }
 
-/// An SSE response fed by the engine: `data: {chunk}` per event, `data: [DONE]` at the end, or
-/// an error chunk and close if generation fails after the stream started.
+/// An SSE response fed by the engine: `data: {chunk}` per event (with `event: TYPE` for
+/// [`StreamFormat::NAMED_EVENTS`]), `data: [DONE]` at the end for [`StreamFormat::DONE_MARKER`],
+/// or the format's error payload and close if generation fails after the stream started.
 pub fn sse<F: StreamFormat>(
     rx: UnboundedReceiver<(usize, Event)>,
     mut fmt: F,
     timing: Timing,
     n_choices: usize,
 ) -> Response {
-    let queue: VecDeque<String> = fmt.start().into_iter().map(|v| v.to_string()).collect();
+    let queue: VecDeque<SseEvent> = fmt.start().iter().map(sse_event::<F>).collect();
     let state = StreamState {
         rx,
         fmt,
@@ -231,28 +242,29 @@ pub fn sse<F: StreamFormat>(
     };
     let s = stream::unfold(state, |mut s| async move {
         loop {
-            if let Some(data) = s.queue.pop_front() {
-                return Some((Ok::<_, Infallible>(SseEvent::default().data(data)), s));
+            if let Some(ev) = s.queue.pop_front() {
+                return Some((Ok::<_, Infallible>(ev), s));
             }
             if s.ended {
                 return None;
             }
             if s.remaining == 0 {
-                s.queue
-                    .extend(s.fmt.end().into_iter().map(|v| v.to_string()));
-                if s.fmt.done_marker() {
-                    s.queue.push_back("[DONE]".to_string());
+                s.queue.extend(s.fmt.end().iter().map(sse_event::<F>));
+                if F::DONE_MARKER {
+                    s.queue.push_back(SseEvent::default().data("[DONE]"));
                 }
                 s.ended = true;
                 continue;
             }
             match s.rx.recv().await {
                 None => {
-                    s.queue.push_back(error_chunk("the engine stopped"));
+                    let e = s.fmt.error("the engine stopped");
+                    s.queue.push_back(sse_event::<F>(&e));
                     s.ended = true;
                 }
                 Some((_, Event::Error(e))) => {
-                    s.queue.push_back(error_chunk(&e.to_string()));
+                    let e = s.fmt.error(&e.to_string());
+                    s.queue.push_back(sse_event::<F>(&e));
                     s.ended = true;
                 }
                 Some((i, ev)) => {
@@ -261,7 +273,7 @@ pub fn sse<F: StreamFormat>(
                         s.remaining -= 1;
                     }
                     let chunks = s.fmt.event(i, ev);
-                    s.queue.extend(chunks.into_iter().map(|v| v.to_string()));
+                    s.queue.extend(chunks.iter().map(sse_event::<F>));
                 }
             }
         }

@@ -9,6 +9,7 @@
 //!   harmless, or refused by name ([`params`]).
 #![forbid(unsafe_code)]
 
+mod anthropic;
 mod auth;
 mod body;
 mod chat;
@@ -24,6 +25,7 @@ mod misc;
 mod model;
 pub mod params;
 pub mod pool;
+mod responses;
 mod serve;
 mod text;
 mod web;
@@ -210,6 +212,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/api/embed", post(embeddings::ollama_embed))
         .route("/api/embeddings", post(embeddings::ollama_embeddings))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1/responses", post(responses::responses))
         .route("/v1/models", get(misc::models))
         .route("/v1/models/{id}", get(misc::model))
         .route("/health", get(misc::health))

@@ -479,6 +479,7 @@ async fn run(
                 Event::Done {
                     finish_reason,
                     usage,
+                    ..
                 } => done = Some((finish_reason, usage)),
                 Event::PromptLogprobs(_) | Event::Error(_) => {}
             }
@@ -541,6 +542,7 @@ impl StreamFormat for LlamaStream {
             Event::Done {
                 finish_reason,
                 usage,
+                ..
             } => vec![self
                 .job
                 .final_json(index, out, "", finish_reason, usage, false)],
@@ -548,12 +550,10 @@ impl StreamFormat for LlamaStream {
         }
     }
 
+    const DONE_MARKER: bool = false;
+
     fn end(&mut self) -> Vec<Value> {
         Vec::new()
-    }
-
-    fn done_marker(&self) -> bool {
-        false
     }
 }
 

@@ -239,6 +239,7 @@ impl<R: ModelRunner> EngineLoop<R> {
                 s.sink.send(Event::Done {
                     finish_reason: FinishReason::Length,
                     usage,
+                    stop: None,
                 });
                 continue;
             }

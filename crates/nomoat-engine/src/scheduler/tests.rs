@@ -272,7 +272,8 @@ fn echo_gives_prompt_logprobs_and_max_tokens_zero() {
             usage: Usage {
                 completion_tokens: 0,
                 ..
-            }
+            },
+            stop: None,
         }
     ));
 }
@@ -289,13 +290,14 @@ fn stop_strings_cut_the_text() {
     let first_two: String = want[..2].iter().map(|&i| FakeVocab::piece(i)).collect();
     assert_eq!(text, first_two);
     assert_eq!(ids.len(), 3);
-    assert!(matches!(
-        done,
+    match done {
         Event::Done {
             finish_reason: FinishReason::Stop,
+            stop,
             ..
-        }
-    ));
+        } => assert_eq!(stop.as_deref(), Some(third.trim_end())),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
