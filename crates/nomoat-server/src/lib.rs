@@ -19,6 +19,7 @@ mod load;
 mod metrics;
 mod misc;
 mod model;
+mod ollama;
 pub mod params;
 pub mod pool;
 mod serve;
@@ -187,6 +188,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(misc::metrics))
         .route("/tokenize", post(misc::tokenize))
         .route("/detokenize", post(misc::detokenize))
+        .merge(ollama::routes())
         .fallback(misc::not_found)
         .method_not_allowed_fallback(misc::method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -30,6 +30,10 @@ pub trait ModelText: Send + Sync + 'static {
     /// the assistant's answer starts; and whether tokenizing it should still add BOS (false when
     /// the template already wrote it).
     fn render_chat(&self, messages: &[Message]) -> Result<ChatPrompt, TextError>;
+    /// Source of the chat template in use (Ollama's `/api/show` `template`), if there is one.
+    fn chat_template(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A loaded model ready to serve.

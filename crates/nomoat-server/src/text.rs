@@ -69,4 +69,11 @@ impl ModelText for TokenizerText {
             .map_err(|e| TextError::NoTemplate(e.clone()))?;
         Ok(t.prompt(messages)?)
     }
+
+    fn chat_template(&self) -> Option<String> {
+        self.template
+            .as_ref()
+            .ok()
+            .map(|t| t.template.source().to_string())
+    }
 }
