@@ -42,7 +42,9 @@ pub async fn chat_completions(
     let start = Instant::now();
     let map = read_json(&headers, body, st.cfg.max_body_bytes, st.cfg.body_timeout).await?;
     let f = Fields::new(&map, CHAT_FIELDS)?;
-    let served = st.resolve(f.string("model")?).await?;
+    let served = st
+        .resolve_keep(f.string("model")?, params::keep_alive(&f)?)
+        .await?;
     let c = params::common(&f, &st.limits, served.engine.n_vocab())?;
     let messages = params::messages(&f, &st.limits)?;
     let max_tokens = match f.integer("max_completion_tokens", 1, i64::MAX)? {

@@ -75,7 +75,9 @@ pub async fn completions(
     let start = Instant::now();
     let map = read_json(&headers, body, st.cfg.max_body_bytes, st.cfg.body_timeout).await?;
     let f = Fields::new(&map, COMPLETION_FIELDS)?;
-    let served = st.resolve(f.string("model")?).await?;
+    let served = st
+        .resolve_keep(f.string("model")?, params::keep_alive(&f)?)
+        .await?;
     let c = params::common(&f, &st.limits, served.engine.n_vocab())?;
     let inputs = params::prompts(&f, &st.limits)?;
     let max_tokens = f.integer("max_tokens", 0, i64::MAX)?.unwrap_or(16);

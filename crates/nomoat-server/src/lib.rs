@@ -13,6 +13,7 @@ mod auth;
 mod body;
 mod chat;
 mod completions;
+mod cors;
 mod error;
 mod gen;
 mod load;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -60,6 +62,9 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// On shutdown, how long in-flight requests may take before they are cancelled.
     pub shutdown_grace: Duration,
+    /// Browser origins allowed to call the API (CORS): exact origins such as
+    /// `https://app.example`, or `*` for any. Empty: pages served from localhost only.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +76,7 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -177,6 +183,23 @@ async fn count_requests(State(st): State<Arc<AppState>>, req: Request, next: Nex
     resp
 }
 
+/// Sends back the request's accepted-without-effect fields (see [`params::note_no_effect`]).
+async fn no_effect_header(req: Request, next: Next) -> Response {
+    params::NO_EFFECT
+        .scope(std::cell::RefCell::new(Vec::new()), async move {
+            let mut resp = next.run(req).await;
+            let fields = params::NO_EFFECT.with(|v| v.borrow().join(", "));
+            if let (false, Ok(v)) = (fields.is_empty(), HeaderValue::from_str(&fields)) {
+                resp.headers_mut().insert(NO_EFFECT_HEADER, v);
+            }
+            resp
+        })
+        .await
+}
+
+/// Lists the request fields that were accepted but changed nothing.
+pub const NO_EFFECT_HEADER: &str = "x-nomoat-no-effect";
+
 /// Every route, with auth, request counting and panic isolation.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -199,8 +222,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             count_requests,
         ))
+        .layer(middleware::from_fn(no_effect_header))
         .layer(CatchPanicLayer::custom(misc::panic_response))
         // The chat page (after the layers: it loads without the API key; see web.rs).
         .merge(web::routes())
+        .layer(cors::layer(&state.cfg))
         .with_state(state)
 }

@@ -48,6 +48,8 @@ pub const CHAT_FIELDS: &[(&str, FieldStatus)] = &[
     ("safety_identifier", FieldStatus::NoEffect),
     ("prompt_cache_key", FieldStatus::NoEffect),
     ("parallel_tool_calls", FieldStatus::NoEffect),
+    ("cache_prompt", FieldStatus::NoEffect),
+    ("keep_alive", FieldStatus::Supported),
     ("tools", FieldStatus::Unsupported),
     ("tool_choice", FieldStatus::Unsupported),
     ("functions", FieldStatus::Unsupported),
@@ -84,8 +86,28 @@ pub const COMPLETION_FIELDS: &[(&str, FieldStatus)] = &[
     ("repeat_penalty", FieldStatus::Supported),
     ("ignore_eos", FieldStatus::Supported),
     ("user", FieldStatus::NoEffect),
+    ("metadata", FieldStatus::NoEffect),
+    ("store", FieldStatus::NoEffect),
+    ("cache_prompt", FieldStatus::NoEffect),
+    ("keep_alive", FieldStatus::Supported),
     ("suffix", FieldStatus::Unsupported),
 ];
+
+tokio::task_local! {
+    /// Fields of this request that were accepted but change nothing, gathered by [`Fields::new`]
+    /// and sent back in the `x-nomoat-no-effect` header (see `lib.rs`).
+    pub static NO_EFFECT: std::cell::RefCell<Vec<String>>;
+}
+
+/// Notes that `field` was accepted without effect (outside a request scope it is a no-op).
+pub fn note_no_effect(field: &str) {
+    let _ = NO_EFFECT.try_with(|v| {
+        let mut v = v.borrow_mut();
+        if !v.iter().any(|f| f == field) {
+            v.push(field.to_string());
+        }
+    });
+}
 
 /// Checked accessors over the request object (`null` counts as absent).
 pub struct Fields<'a> {
@@ -111,6 +133,7 @@ impl<'a> Fields<'a> {
                 Some((_, FieldStatus::Unsupported)) if !is_neutral(k, v) => {
                     return Err(ApiError::unsupported(k))
                 }
+                Some((_, FieldStatus::NoEffect)) if !v.is_null() => note_no_effect(k),
                 _ => {}
             }
         }
@@ -194,6 +217,23 @@ fn is_neutral(k: &str, v: &Value) -> bool {
         ("modalities", Value::Array(a)) => a.iter().all(|m| m.as_str() == Some("text")),
         ("suffix", Value::String(s)) => s.is_empty(),
         _ => false,
+    }
+}
+
+/// `keep_alive` (Ollama's, also accepted on the OpenAI routes): seconds as a number (negative:
+/// forever, 0: unload when done) or a duration string such as `"5m"`.
+pub fn keep_alive(f: &Fields<'_>) -> Result<crate::KeepAlive, ApiError> {
+    let bad = |why: String| ApiError::invalid("keep_alive", format!("'keep_alive': {why}"));
+    match f.get("keep_alive") {
+        None => Ok(crate::KeepAlive::Default),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .ok_or_else(|| bad("not a number".into()))
+            .and_then(|x| crate::KeepAlive::from_secs(x).map_err(bad)),
+        Some(Value::String(s)) => crate::KeepAlive::parse(s).map_err(bad),
+        Some(_) => Err(bad(
+            "must be a number of seconds or a duration like \"5m\"".into()
+        )),
     }
 }
 

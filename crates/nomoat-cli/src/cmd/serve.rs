@@ -81,6 +81,10 @@ pub struct Args {
     /// Read the API key from the first line of this file
     #[arg(long, value_name = "PATH")]
     api_key_file: Option<PathBuf>,
+    /// A browser origin allowed to call the API (CORS), e.g. https://app.example; repeat for
+    /// several, or * for any [default: pages on localhost / 127.0.0.1 / [::1], any port]
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
     /// Name of the first model in /v1/models and requests [default: from the model]
     #[arg(long)]
     alias: Option<String>,
@@ -109,6 +113,8 @@ struct FileConfig {
     max_loaded: Option<u64>,
     memory_budget: Option<String>,
     keep_alive: Option<String>,
+    #[serde(default)]
+    cors_origin: Vec<String>,
     /// Name of the model requests without `model` get [default: the first one].
     default_model: Option<String>,
     #[serde(default)]
@@ -418,8 +424,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
         loader,
     };
 
+    let cors_origins = if args.cors_origins.is_empty() {
+        file.cors_origin.clone()
+    } else {
+        args.cors_origins.clone()
+    };
+    for o in &cors_origins {
+        let ok = o == "*"
+            || ((o.starts_with("http://") || o.starts_with("https://"))
+                && !o.contains(char::is_whitespace));
+        if !ok {
+            bail!("--cors-origin {o:?}: expected * or an origin such as https://app.example");
+        }
+    }
     let cfg = ServerConfig {
         api_key: key,
+        cors_origins,
         ..Default::default()
     };
     let host_is_loopback = host == "localhost"
