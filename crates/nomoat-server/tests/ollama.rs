@@ -146,9 +146,14 @@ async fn options_change_the_output_and_stop_ends_it() {
                       "options": {"temperature": 0, "num_predict": 10, "num_thread": 8, "num_gpu": 99,
                                   "main_gpu": 0, "use_mmap": true, "numa": false, "num_batch": 512,
                                   "mirostat": 0, "tfs_z": 1.0, "num_ctx": 64}});
-    let (st, v) = send_json(&s.app, post("/api/chat", &body)).await;
+    let (st, h, b) = send(&s.app, post("/api/chat", &body)).await;
+    let v: Value = serde_json::from_slice(&b).unwrap();
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["message"]["content"], text.as_str());
+    let listed = h["x-nomoat-no-effect"].to_str().unwrap();
+    for f in ["truncate", "options.num_thread", "options.use_mmap"] {
+        assert!(listed.contains(f), "{f} in {listed}");
+    }
 }
 
 #[tokio::test]

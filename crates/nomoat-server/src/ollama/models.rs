@@ -499,7 +499,9 @@ pub async fn pull(
     only(&map, &["model", "name", "stream", "insecure"], "/api/pull")?;
     let name = model_field(&map)?;
     let stream = flag(&map, "stream", true)?;
-    flag(&map, "insecure", false)?;
+    if flag(&map, "insecure", false)? {
+        crate::params::note_no_effect("insecure");
+    }
     let (tx, mut rx) = unbounded_channel::<PullMsg>();
     let pool = st.pool().clone();
     let digest = nomoat_hub::catalog::find(name.strip_suffix(":latest").unwrap_or(&name))
@@ -526,6 +528,12 @@ pub async fn pull(
                     obs.completed = e.size;
                     obs.progress(true);
                 } else {
+                    if obs.total.is_none() {
+                        // The source gave no size up front: now it is known.
+                        obs.total = Some(e.size);
+                        obs.completed = e.size;
+                        obs.progress(true);
+                    }
                     let _ = tx.send(PullMsg::Line(json!({"status": "verifying sha256 digest"})));
                     let _ = tx.send(PullMsg::Line(json!({"status": "writing manifest"})));
                 }

@@ -8,6 +8,7 @@ use nomoat_chat::Message;
 use nomoat_engine::sample::{entropy_seed, SamplingParams};
 
 use super::OllamaError;
+use crate::params::note_no_effect;
 use crate::params::FieldStatus::{self, NoEffect, Supported, Unsupported};
 use crate::pool::KeepAlive;
 use crate::Limits;
@@ -111,6 +112,7 @@ pub fn check_fields(
             Some((_, Unsupported)) if !neutral(k, v) => {
                 return Err(OllamaError::bad_request(refusal(k)))
             }
+            Some((_, NoEffect)) if !v.is_null() => note_no_effect(k),
             _ => {}
         }
     }
@@ -201,6 +203,7 @@ pub fn parse_options(v: Option<&Value>, limits: &Limits) -> Result<GenOptions, O
             Some((_, Unsupported)) if !neutral(k, v) => {
                 return Err(OllamaError::bad_request(format!("option {}", refusal(k))))
             }
+            Some((_, NoEffect)) if !v.is_null() => note_no_effect(&format!("options.{k}")),
             _ => {}
         }
     }
