@@ -46,6 +46,10 @@ pub async fn require_key(State(st): State<Arc<AppState>>, req: Request, next: Ne
         Some(k) if constant_time_eq(k, key.as_bytes()) => next.run(req).await,
         _ => {
             st.metrics.count_request("auth", 401);
+            if req.uri().path().starts_with("/api/") {
+                // Ollama's clients read `error` as a string.
+                return crate::ollama::unauthorized();
+            }
             ApiError::unauthorized().into_response()
         }
     }

@@ -610,3 +610,28 @@ async fn pull_copy_and_delete_work_on_the_cache() {
     assert!(home.join("main.gguf").exists());
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[tokio::test]
+async fn with_a_key_the_api_routes_answer_401_in_ollamas_shape() {
+    let cfg = ServerConfig {
+        api_key: Some("sekrit".into()),
+        ..Default::default()
+    };
+    let s = setup_with(cfg, SchedulerConfig::default(), 0);
+    let (st, v) = send_json(&s.app, get("/api/tags")).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert!(v["error"].as_str().unwrap().contains("API key"), "{v}");
+    let req = Request::get("/api/tags")
+        .header("authorization", "Bearer sekrit")
+        .body(Body::empty())
+        .unwrap();
+    let (st, _) = send_json(&s.app, req).await;
+    assert_eq!(st, StatusCode::OK);
+    // `api_key="ollama"` is no key at all to a server that has one.
+    let req = Request::get("/api/tags")
+        .header("authorization", "Bearer ollama")
+        .body(Body::empty())
+        .unwrap();
+    let (st, _) = send_json(&s.app, req).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}

@@ -54,6 +54,16 @@ async fn version() -> Response {
     .into_response()
 }
 
+/// The 401 of a `/api/...` route when the server has a key: Ollama-shaped, with the same
+/// `WWW-Authenticate` as the OpenAI routes.
+pub fn unauthorized() -> Response {
+    let e = ApiError::unauthorized();
+    let mut r = OllamaError::from(e).into_response();
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
 /// An error in Ollama's shape: `{"error": "message"}` with the status (and `Retry-After` on 503).
 #[derive(Debug)]
 pub struct OllamaError {
