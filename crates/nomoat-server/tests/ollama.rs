@@ -140,6 +140,15 @@ async fn options_change_the_output_and_stop_ends_it() {
     let (_, v) = send_json(&s.app, post("/api/chat", &body)).await;
     assert_eq!(v["eval_count"], 2);
     assert_eq!(v["done_reason"], "length");
+    // A penalty window of the whole context (-1) or far beyond it is the context, not a
+    // huge allocation.
+    for n in [-1i64, 4_000_000_000] {
+        let body = json!({"model": "fake", "messages": [{"role": "user", "content": "w5 w6 w7"}],
+                          "stream": false, "options": {"temperature": 0, "num_predict": 3,
+                                                       "repeat_last_n": n, "repeat_penalty": 1.2}});
+        let (st, v) = send_json(&s.app, post("/api/chat", &body)).await;
+        assert_eq!(st, StatusCode::OK, "{n}: {v}");
+    }
     // Options with no effect on the output are accepted.
     let body = json!({"model": "fake", "messages": [{"role": "user", "content": "w5 w6 w7"}],
                       "stream": false, "keep_alive": "5m", "think": false, "truncate": true,

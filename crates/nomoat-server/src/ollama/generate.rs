@@ -223,13 +223,15 @@ impl Job {
                  tokens (nomoat does not truncate prompts): shorten it"
             )));
         }
+        let mut opts = self.opts.clone();
+        opts.cap_to_context(n_ctx);
         let room = n_ctx - n_prompt;
-        let max_tokens = self.opts.num_predict.map_or(room, |n| n.min(room));
+        let max_tokens = opts.num_predict.map_or(room, |n| n.min(room));
         let req = GenRequest {
             prompt: self.ids.clone(),
             max_tokens,
-            sampling: self.opts.sampling.clone(),
-            stop: self.opts.stop.clone(),
+            sampling: opts.sampling,
+            stop: opts.stop,
             logprobs: self.logprobs,
             prompt_logprobs: false,
             ignore_eos: false,

@@ -246,13 +246,10 @@ pub fn parse_options(v: Option<&Value>, limits: &Limits) -> Result<GenOptions, O
         s.repeat_penalty = x as f32;
     }
     let num_ctx = integer(o, "num_ctx", 1, i64::from(u32::MAX))?.map(|n| n as usize);
-    // -1 is "the whole context", as Ollama (llama.cpp) reads it.
+    // -1 is "the whole context", as Ollama (llama.cpp) reads it; the window is capped at the
+    // request's context once that is known (`cap_to_context`: the sampler allocates it).
     if let Some(n) = integer(o, "repeat_last_n", -1, i64::from(u32::MAX))? {
-        s.repeat_last_n = if n < 0 {
-            num_ctx.unwrap_or(usize::MAX)
-        } else {
-            n as usize
-        };
+        s.repeat_last_n = if n < 0 { usize::MAX } else { n as usize };
     }
     if let Some(x) = number(o, "presence_penalty", -2.0, 2.0)? {
         s.presence_penalty = x as f32;
@@ -278,6 +275,13 @@ pub fn parse_options(v: Option<&Value>, limits: &Limits) -> Result<GenOptions, O
         num_predict,
         num_ctx,
     })
+}
+
+impl GenOptions {
+    /// Penalty windows longer than the request's context mean the whole context.
+    pub fn cap_to_context(&mut self, n_ctx: usize) {
+        self.sampling.repeat_last_n = self.sampling.repeat_last_n.min(n_ctx);
+    }
 }
 
 fn stops(v: Option<&Value>, limits: &Limits) -> Result<Vec<String>, OllamaError> {
