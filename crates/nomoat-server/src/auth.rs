@@ -49,6 +49,10 @@ pub async fn require_key(State(st): State<Arc<AppState>>, req: Request, next: Ne
             if crate::anthropic::is_anthropic_path(req.uri().path()) {
                 return crate::anthropic::AnthropicError(ApiError::unauthorized()).into_response();
             }
+            if req.uri().path().starts_with("/api/") {
+                // Ollama's clients read `error` as a string.
+                return crate::ollama::unauthorized();
+            }
             ApiError::unauthorized().into_response()
         }
     }

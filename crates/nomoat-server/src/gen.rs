@@ -325,3 +325,75 @@ pub fn usage_json(prompt: usize, completion: usize, cached: usize) -> Value {
         "prompt_tokens_details": {"cached_tokens": cached},
     })
 }
+
+/// [`ndjson`]'s pump: like the SSE one, queueing lines instead of SSE events.
+struct NdjsonState<F: StreamFormat> {
+    rx: UnboundedReceiver<(usize, Event)>,
+    fmt: F,
+    timing: Timing,
+    queue: VecDeque<String>,
+    remaining: usize,
+    ended: bool,
+}
+
+/// A newline-delimited JSON response fed by the engine (Ollama's streaming framing): one
+/// object per line, `application/x-ndjson`, nothing after the last object. If generation fails
+/// after the stream started, `error(message)` is written as the last line (Ollama's
+/// `{"error": "..."}`) and the stream ends.
+pub fn ndjson<F: StreamFormat>(
+    rx: UnboundedReceiver<(usize, Event)>,
+    mut fmt: F,
+    timing: Timing,
+    n_choices: usize,
+    error: fn(&str) -> Value,
+) -> Response {
+    let queue: VecDeque<String> = fmt.start().into_iter().map(|v| v.to_string()).collect();
+    let state = NdjsonState {
+        rx,
+        fmt,
+        timing,
+        queue,
+        remaining: n_choices,
+        ended: false,
+    };
+    let s = stream::unfold(state, move |mut s| async move {
+        loop {
+            if let Some(mut line) = s.queue.pop_front() {
+                line.push('\n');
+                return Some((Ok::<_, Infallible>(line), s));
+            }
+            if s.ended {
+                return None;
+            }
+            if s.remaining == 0 {
+                s.queue
+                    .extend(s.fmt.end().into_iter().map(|v| v.to_string()));
+                s.ended = true;
+                continue;
+            }
+            match s.rx.recv().await {
+                None => {
+                    s.queue.push_back(error("the engine stopped").to_string());
+                    s.ended = true;
+                }
+                Some((_, Event::Error(e))) => {
+                    s.queue.push_back(error(&e.to_string()).to_string());
+                    s.ended = true;
+                }
+                Some((i, ev)) => {
+                    s.timing.observe(i, &ev);
+                    if matches!(ev, Event::Done { .. }) {
+                        s.remaining -= 1;
+                    }
+                    let chunks = s.fmt.event(i, ev);
+                    s.queue.extend(chunks.into_iter().map(|v| v.to_string()));
+                }
+            }
+        }
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(s),
+    )
+        .into_response()
+}

@@ -23,6 +23,7 @@ mod load;
 mod metrics;
 mod misc;
 mod model;
+mod ollama;
 pub mod params;
 pub mod pool;
 mod responses;
@@ -230,6 +231,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/tokenizer_info",
             get(llama_server::tokenizer_info).post(llama_server::tokenizer_info_post),
         )
+        .merge(ollama::routes())
         .fallback(misc::not_found)
         .method_not_allowed_fallback(misc::method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -35,6 +35,10 @@ pub trait ModelText: Send + Sync + 'static {
     fn info(&self) -> ModelInfo {
         ModelInfo::default()
     }
+    /// Source of the chat template in use (Ollama's `/api/show` `template`), if there is one.
+    fn chat_template(&self) -> Option<String> {
+        self.info().chat_template
+    }
 }
 
 /// The served file, its chat template source and its special token ids.
