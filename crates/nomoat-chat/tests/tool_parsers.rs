@@ -578,3 +578,68 @@ fn grammar_refusals_name_the_field() {
     let empty = tool_grammar(ToolFormat::Hermes, &[], &ToolChoice::Required, &opts(true));
     assert!(matches!(empty, Err(ToolError(m)) if m.contains("`tools` is empty")));
 }
+
+/// A long call or reasoning block streamed a byte at a time stays linear: each delta is
+/// looked at once, not the whole buffer again.
+#[test]
+fn long_outputs_stream_in_linear_time() {
+    let big = "x".repeat(300_000);
+    let args = format!("{{\"text\": \"{big}\"}}");
+    let replies = [
+        (
+            ToolFormat::Hermes,
+            format!("<tool_call>{{\"name\": \"f\", \"arguments\": {args}}}</tool_call>"),
+        ),
+        (
+            ToolFormat::Llama3,
+            format!("{{\"name\": \"f\", \"parameters\": {args}}}"),
+        ),
+        (
+            ToolFormat::MistralArgs,
+            format!("[TOOL_CALLS]f[ARGS]{args}"),
+        ),
+        (
+            ToolFormat::Harmony,
+            format!(
+                "<|channel|>commentary to=functions.f <|constrain|>json<|message|>{args}<|call|>"
+            ),
+        ),
+        (
+            ToolFormat::Generic,
+            format!("{{\"tool_calls\": [{{\"name\": \"f\", \"arguments\": {args}}}]}}"),
+        ),
+        (ToolFormat::Hermes, format!("<think>{big}</think>{big}")),
+    ];
+    for (format, text) in replies {
+        let config = config_for(format, true, false);
+        let start = std::time::Instant::now();
+        let mut parser = OutputParser::new(&config);
+        let mut out = ParsedOutput::default();
+        for (i, c) in text.char_indices() {
+            for d in parser.feed(&text[i..i + c.len_utf8()]) {
+                out.apply(&d);
+            }
+        }
+        for d in parser.finish() {
+            out.apply(&d);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        assert!(
+            secs < 20.0,
+            "{format}: {secs:.1} s for {} bytes",
+            text.len()
+        );
+        if out.tool_calls.is_empty() {
+            assert_eq!(
+                (out.reasoning_content.len(), out.content.len()),
+                (big.len(), big.len())
+            );
+        } else {
+            assert_eq!(
+                out.tool_calls[0].arguments.len(),
+                args.len() - 1,
+                "{format}"
+            );
+        }
+    }
+}

@@ -23,6 +23,8 @@ const MAX_HEADER_BYTES: usize = 512;
 
 /// Tokens that end a body; `<|start|>` and `<|channel|>` also end one that lacked an end token.
 const ENDS: [&str; 3] = [END, CALL, RETURN];
+/// Length of the longest of [`ENDS`] and [`OPENS`] (`<|channel|>`).
+const LONGEST_TOKEN: usize = 11;
 const OPENS: [&str; 2] = [START, CHANNEL];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,9 @@ enum State {
 pub(crate) struct HarmonyParser {
     buf: String,
     state: State,
+    /// No token starts in `buf[..searched]`: a long call body is searched once, not on every
+    /// delta.
+    searched: usize,
 }
 
 impl HarmonyParser {
@@ -48,6 +53,7 @@ impl HarmonyParser {
         HarmonyParser {
             buf: String::new(),
             state: State::Header,
+            searched: 0,
         }
     }
 
@@ -104,15 +110,16 @@ impl HarmonyParser {
             return false;
         };
         let (kind, fresh) = (kind.clone(), *fresh);
+        let from = self.searched;
         let end = ENDS
             .iter()
-            .filter_map(|e| self.buf.find(e).map(|p| (p, e.len())))
+            .filter_map(|e| self.buf[from..].find(e).map(|p| (from + p, e.len())))
             // An opening token inside a body also ends it (the end token was left out), but not
             // at the first byte of a body (a header too long or cut off is content).
             .chain(OPENS.iter().filter_map(|o| {
-                self.buf
+                self.buf[from..]
                     .match_indices(o)
-                    .map(|(p, _)| p)
+                    .map(|(p, _)| from + p)
                     .find(|&p| p > 0 || !fresh)
                     .map(|p| (p, 0))
             }))
@@ -124,8 +131,16 @@ impl HarmonyParser {
                     None if fin || self.buf.len() > MAX_CALL_BYTES => {
                         (self.buf.len(), self.buf.len())
                     }
-                    None => return false,
+                    None => {
+                        let mut s = self.buf.len().saturating_sub(LONGEST_TOKEN - 1);
+                        while !self.buf.is_char_boundary(s) {
+                            s -= 1;
+                        }
+                        self.searched = s;
+                        return false;
+                    }
                 };
+                self.searched = 0;
                 let body = &self.buf[..body_end];
                 let args = match serde_json::from_str::<Value>(body.trim()) {
                     Ok(v @ Value::Object(_)) if body_end <= MAX_CALL_BYTES => {
