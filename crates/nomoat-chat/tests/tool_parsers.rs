@@ -643,3 +643,8 @@ fn long_outputs_stream_in_linear_time() {
         }
     }
 }
+
+#[test]
+fn grammar_defaults_are_openai_defaults() {
+    assert!(GrammarOptions::default().parallel_tool_calls);
+}

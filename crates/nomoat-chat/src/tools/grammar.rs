@@ -142,7 +142,7 @@ impl ToolChoice {
 }
 
 /// How to write the grammar.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrammarOptions {
     /// OpenAI's `parallel_tool_calls` (default true): more than one call allowed.
     pub parallel_tool_calls: bool,
@@ -151,6 +151,16 @@ pub struct GrammarOptions {
     /// token and not its text. A marker not listed is written `<|…|>` (a special token by name,
     /// llguidance resolves it) when it has that shape, else as text.
     pub special_tokens: HashMap<String, u32>,
+}
+
+impl Default for GrammarOptions {
+    /// OpenAI's defaults: parallel calls allowed; no special-token ids.
+    fn default() -> Self {
+        GrammarOptions {
+            parallel_tool_calls: true,
+            special_tokens: HashMap::new(),
+        }
+    }
 }
 
 /// Where a lazy grammar starts: when the generated text contains `text` (at its very start
