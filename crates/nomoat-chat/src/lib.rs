@@ -20,8 +20,10 @@ mod message;
 mod policy;
 mod pyfmt;
 mod pymethods;
+pub mod reasoning;
 mod sandbox;
 mod template;
+pub mod tools;
 
 pub use builtin::{builtin_for, Builtin};
 pub use error::{Limit, TemplateError};
