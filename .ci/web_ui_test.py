@@ -221,7 +221,9 @@ def main_flow(browser, base, model, outdir):
     picker = page.get_by_label("Model", exact=True)
     expect(picker).to_have_value(model)
     options = picker.locator("option").all_inner_texts()
-    check(options == [model], f"the model picker lists what /v1/models returns: {options}")
+    listed = [m["id"] for m in json.load(urllib.request.urlopen(base + "/v1/models"))["data"]]
+    check(options == listed and options[0] == model,
+          f"the model picker lists what /v1/models returns, the served model first: {options}")
     expect(page.locator(".ctx")).to_contain_text("/ 4,096")
     check(True, "the model's context (4,096) is shown")
 
