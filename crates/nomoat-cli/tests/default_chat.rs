@@ -19,19 +19,17 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
-/// Fails today, and is the check that should pass: with the model's own template (which adds
-/// SmolLM's default system prompt) nomoat's greedy answer starts `L'Étoile, la Marseillaise, ...`,
-/// while llama.cpp (node-llama-cpp 3, prebuilt CPU build) on the same file and the same 37 prompt
-/// tokens answers `The capital of France is Paris.` The first-token distribution is flat (nomoat:
-/// `L` -2.02, next -2.20, -2.29), so a small numerical difference in the llama forward pass on
-/// this Q4_1/Q8_0 file flips it; it is the same with NOMOAT_KERNELS=scalar. Run it with
-/// `--ignored` once that is found.
+/// The default chat model answers the newcomer's first question. With the model's own default
+/// system prompt ("You are a helpful AI assistant named SmolLM…") the first greedy token of this
+/// 135M model is a near-tie between `L` and `The` (0.08 nats apart even in f64), and llama.cpp on
+/// the same 37 prompt ids picks `L` exactly as nomoat does ("L'Étoile, la Marseillaise…"). With
+/// a plain system prompt both answer Paris, which is what this checks.
 #[test]
-#[ignore = "nomoat's greedy answer differs from llama.cpp's on this file (see above)"]
 fn one_shot_chat_on_the_default_model_knows_the_capital_of_france() {
     nomoat_testkit::smollm2_135m_instruct();
     let out = nomoat()
         .args(["run", "What is the capital of France?", "--chat"])
+        .args(["--system", "You are a helpful assistant."])
         .args(["--temp", "0", "-n", "32", "-t", "2"])
         .stdin(Stdio::null())
         .output()

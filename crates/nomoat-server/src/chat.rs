@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::gen::{self, StreamFormat, Timing};
 use crate::model::Served;
 use crate::params::{self, Fields, CHAT_FIELDS};
+use crate::structured;
 use crate::AppState;
 
 /// One token in the chat `logprobs.content` shape.
@@ -63,7 +64,13 @@ pub async fn chat_completions(
     // Queue place first: a full server refuses before rendering or tokenizing anything.
     let permits = gen::reserve(&served, c.n)?;
 
+    let spec = structured::parse(f.get("response_format"))?;
     let ids = gen::chat_ids(&served, messages).await?;
+    let compiled = match spec {
+        Some(spec) => Some(structured::compile(&served, spec).await?),
+        None => None,
+    };
+    let mut constraints = structured::constraints(compiled.as_ref(), c.n).into_iter();
 
     let n_ctx = served.engine.n_ctx();
     let max_tokens = match max_tokens {
@@ -86,7 +93,7 @@ pub async fn chat_completions(
                 logprobs: logprobs.then(|| top_logprobs.unwrap_or(0) as usize),
                 prompt_logprobs: false,
                 ignore_eos: c.ignore_eos,
-                constraint: None,
+                constraint: constraints.next().flatten(),
             }
         })
         .collect();

@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::gen::{self, StreamFormat, Timing};
 use crate::model::Served;
 use crate::params::{self, Fields, PromptInput, COMPLETION_FIELDS};
+use crate::structured;
 use crate::AppState;
 
 /// The legacy `logprobs` object: parallel lists over tokens.
@@ -125,6 +126,11 @@ pub async fn completions(
             return Err(e);
         }
     }
+    let compiled = match structured::parse(f.get("response_format"))? {
+        Some(spec) => Some(structured::compile(&served, spec).await?),
+        None => None,
+    };
+    let mut constraints = structured::constraints(compiled.as_ref(), n_choices).into_iter();
     let mut reqs = Vec::with_capacity(n_choices);
     for p in &prompts {
         for j in 0..c.n {
@@ -138,7 +144,7 @@ pub async fn completions(
                 logprobs,
                 prompt_logprobs: echo && logprobs.is_some(),
                 ignore_eos: c.ignore_eos,
-                constraint: None,
+                constraint: constraints.next().flatten(),
             });
         }
     }

@@ -28,6 +28,7 @@ pub mod params;
 pub mod pool;
 mod responses;
 mod serve;
+mod structured;
 mod text;
 mod web;
 

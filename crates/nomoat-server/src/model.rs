@@ -35,6 +35,11 @@ pub trait ModelText: Send + Sync + 'static {
     fn info(&self) -> ModelInfo {
         ModelInfo::default()
     }
+    /// The grammar side of the vocabulary, for `response_format` and tool calls (built once per
+    /// model, on first use). Fakes without a real vocabulary say why not.
+    fn grammars(&self) -> Result<Arc<nomoat_grammar::Grammars>, String> {
+        Err("this model has no vocabulary for grammars".into())
+    }
     /// Source of the chat template in use (Ollama's `/api/show` `template`), if there is one.
     fn chat_template(&self) -> Option<String> {
         self.info().chat_template

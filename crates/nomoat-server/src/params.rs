@@ -54,7 +54,7 @@ pub const CHAT_FIELDS: &[(&str, FieldStatus)] = &[
     ("tool_choice", FieldStatus::Unsupported),
     ("functions", FieldStatus::Unsupported),
     ("function_call", FieldStatus::Unsupported),
-    ("response_format", FieldStatus::Unsupported),
+    ("response_format", FieldStatus::Supported),
     ("audio", FieldStatus::Unsupported),
     ("modalities", FieldStatus::Unsupported),
     ("prediction", FieldStatus::Unsupported),
@@ -90,6 +90,7 @@ pub const COMPLETION_FIELDS: &[(&str, FieldStatus)] = &[
     ("store", FieldStatus::NoEffect),
     ("cache_prompt", FieldStatus::NoEffect),
     ("keep_alive", FieldStatus::Supported),
+    ("response_format", FieldStatus::Supported),
     ("suffix", FieldStatus::Unsupported),
 ];
 

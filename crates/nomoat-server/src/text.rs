@@ -14,6 +14,9 @@ use crate::model::{ModelInfo, ModelText, TextError};
 pub struct TokenizerText {
     lm: Arc<LoadedModel>,
     template: Result<ModelTemplate, Arc<ChatError>>,
+    /// Built on the first constrained request (the token trie of a 262k vocabulary takes a
+    /// moment), then shared.
+    grammars: std::sync::OnceLock<Result<Arc<nomoat_grammar::Grammars>, String>>,
 }
 
 impl TokenizerText {
@@ -29,7 +32,11 @@ impl TokenizerText {
             Err(e @ ChatError::NoTemplate { .. }) => Err(Arc::new(e)),
             Err(e) => return Err(e),
         };
-        Ok(TokenizerText { lm, template })
+        Ok(TokenizerText {
+            lm,
+            template,
+            grammars: std::sync::OnceLock::new(),
+        })
     }
 
     /// Where the template came from, for the startup message.
@@ -68,6 +75,16 @@ impl ModelText for TokenizerText {
             .as_ref()
             .map_err(|e| TextError::NoTemplate(e.clone()))?;
         Ok(t.prompt(messages)?)
+    }
+
+    fn grammars(&self) -> Result<Arc<nomoat_grammar::Grammars>, String> {
+        self.grammars
+            .get_or_init(|| {
+                nomoat_grammar::Grammars::new(&self.lm.tokenizer)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
     }
 
     fn info(&self) -> ModelInfo {
