@@ -220,7 +220,7 @@ def main_flow(browser, base, model, outdir):
     # ---- model picker ----
     picker = page.get_by_label("Model", exact=True)
     expect(picker).to_have_value(model)
-    options = picker.locator("option").all_inner_texts()
+    options = picker.locator("option").evaluate_all("os => os.map(o => o.value)")
     listed = [m["id"] for m in json.load(urllib.request.urlopen(base + "/v1/models"))["data"]]
     check(options == listed and options[0] == model,
           f"the model picker lists what /v1/models returns, the served model first: {options}")
@@ -387,19 +387,30 @@ def main_flow(browser, base, model, outdir):
     expect(page.locator("[data-role]")).to_have_count(n_msgs)
     check(True, "delete removes it (also after a reload); import brings it back with its messages")
 
-    # ---- refusals show the server's words ----
+    # ---- JSON mode is enforced by the server's grammar ----
     page.get_by_role("button", name="New chat").click()
     open_settings(page, True)
     page.get_by_label("JSON mode").check()
     open_settings(page, False)
-    con.allowed = {400}
     send(page, "Give me JSON.")
+    a = wait_done(page)
+    expect(a).to_have_attribute("data-state", "done")
+    answer = a.locator(".content").inner_text() if a.locator(".content").count() else a.inner_text()
+    check("{" in answer, f"JSON mode answers JSON: {answer[:60]!r}")
+    open_settings(page, True)
+    page.get_by_label("JSON mode").uncheck()
+
+    # ---- refusals show the server's words ----
+    set_setting(page, "Max tokens", 100000)
+    open_settings(page, False)
+    con.allowed = {400}
+    send(page, "Too long an answer.")
     a = wait_done(page)
     expect(a).to_have_attribute("data-state", "error")
     err = a.get_by_role("alert").inner_text()
-    check("(400)" in err and "response_format" in err, f"a 400 shows the server's message: {err[:120]!r}")
+    check("(400)" in err and "context" in err, f"a 400 shows the server's message: {err[:120]!r}")
     open_settings(page, True)
-    page.get_by_label("JSON mode").uncheck()
+    set_setting(page, "Max tokens", 24)
     open_settings(page, False)
 
     page.route("**/v1/chat/completions", lambda route: route.fulfill(
