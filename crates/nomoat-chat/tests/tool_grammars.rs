@@ -69,6 +69,21 @@ fn tokenize(text: &str, specials: &HashMap<String, u32>) -> Vec<u32> {
     out
 }
 
+/// `{"a":1,"b":[2,3]}` → `{"a": 1, "b": [2, 3]}` (no string in these tests holds `"`, `:` or `,`).
+fn spaced(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut in_str = false;
+    for c in text.chars() {
+        out.push(c);
+        match c {
+            '"' => in_str = !in_str,
+            ':' | ',' if !in_str => out.push(' '),
+            _ => {}
+        }
+    }
+    out
+}
+
 struct Check {
     factory: ParserFactory,
     specials: HashMap<String, u32>,
@@ -84,8 +99,15 @@ impl Check {
         }
     }
 
-    /// Whether the grammar accepts exactly `text` as a whole reply.
+    /// Whether the grammar accepts `text` as a whole reply, its JSON laid out the grammars'
+    /// one way: `text` is written compact and gets a space after each `:` and `,` outside
+    /// strings.
     fn accepts(&self, lark: &str, text: &str) -> bool {
+        self.accepts_exactly(lark, &spaced(text))
+    }
+
+    /// Whether the grammar accepts exactly `text` as a whole reply.
+    fn accepts_exactly(&self, lark: &str, text: &str) -> bool {
         let parser = self
             .factory
             .create_parser(TopLevelGrammar::from_lark(lark.to_owned()));
@@ -149,6 +171,12 @@ fn hermes_grammar() {
     let bad_args =
         "<tool_call>\n{\"name\":\"get_weather\",\"arguments\":{\"unit\":\"c\"}}\n</tool_call>";
     assert!(!c.accepts(&g, bad_args), "required `location` is enforced");
+    let extra =
+        "<tool_call>\n{\"name\":\"get_time\",\"arguments\":{\"zone\":\"utc\"}}\n</tool_call>";
+    assert!(
+        !c.accepts(&g, extra),
+        "a schema silent on additionalProperties gets only its declared arguments"
+    );
     let single = grammar(ToolFormat::Hermes, ToolChoice::Required, false, false);
     assert!(c.accepts(&single, &one) && !c.accepts(&single, &two));
     let named = grammar(
@@ -217,4 +245,19 @@ fn generic_grammar() {
         &format!("{{\"tool_calls\":[{{\"name\":\"get_weather\",\"arguments\":{W}}}]}}")
     ));
     assert!(!c.accepts(&g, "{\"response\":\"hi\"}"));
+    let compact = format!("{{\"tool_calls\":[{{\"name\":\"get_weather\",\"arguments\":{W}}}]}}");
+    assert!(
+        !c.accepts_exactly(&g, &compact) && !c.accepts_exactly(&g, &compact.replace(':', ":\n  ")),
+        "one layout: no whitespace but the separators' single space"
+    );
+
+    // `auto`: a call, or a plain answer in `response`, and nothing else.
+    let g = grammar(ToolFormat::Generic, ToolChoice::Auto, true, false);
+    assert!(c.accepts(&g, "{\"response\":\"hi\"}"));
+    assert!(c.accepts(
+        &g,
+        &format!("{{\"tool_calls\":[{{\"name\":\"get_weather\",\"arguments\":{W}}}]}}")
+    ));
+    assert!(!c.accepts(&g, "{\"answer\":\"hi\"}"));
+    assert!(!c.accepts(&g, "hi"));
 }

@@ -184,11 +184,12 @@ fn content_is_streamed_before_the_reply_ends() {
         p.feed(" more</think>\n\nHello <tool"),
         vec![
             Delta::Reasoning(" more".into()),
-            Delta::Content("Hello ".into())
+            Delta::Content("Hello".into())
         ]
     );
-    // `<tool` could still become `<tool_call>`: held back until it cannot.
-    assert_eq!(p.feed("box>"), vec![Delta::Content("<toolbox>".into())]);
+    // `<tool` could still become `<tool_call>`: held back until it cannot; the space before
+    // it waits too (whitespace before a call is no content).
+    assert_eq!(p.feed("box>"), vec![Delta::Content(" <toolbox>".into())]);
     let d = p.feed("<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}}</tool_call>");
     assert_eq!(d.len(), 2, "{d:?}");
     match (&d[0], &d[1]) {
@@ -530,7 +531,7 @@ fn grammars_per_family() {
     .unwrap();
     assert!(
         args.lark
-            .contains(r#"call_1: <[5]> "get_time" <[32]> %json{"type":"object","properties":{}}"#),
+            .contains(r#"call_1: <[5]> "get_time" <[32]> %json{"type":"object","properties":{},"additionalProperties":false,"x-guidance""#),
         "{}",
         args.lark
     );
@@ -541,7 +542,7 @@ fn grammars_per_family() {
         "one call per harmony turn: {}",
         harmony.lark
     );
-    assert!(harmony.lark.contains(r#"<|channel|> "commentary to=functions.get_time " <|constrain|> "json" <|message|> %json{"type":"object","properties":{}} <|call|>"#), "{}", harmony.lark);
+    assert!(harmony.lark.contains(r#"<|channel|> "commentary to=functions.get_time " <|constrain|> "json" <|message|> %json{"type":"object","properties":{},"additionalProperties":false,"x-guidance":{"whitespace_flexible":false,"item_separator":", ","key_separator":": "}} <|call|>"#), "{}", harmony.lark);
 
     let generic = g(ToolFormat::Generic, &ToolChoice::Required, false);
     assert!(
@@ -550,9 +551,14 @@ fn grammars_per_family() {
         "{}",
         generic.lark
     );
-    assert_eq!(
-        tool_grammar(ToolFormat::Generic, &defs, &ToolChoice::Auto, &opts(true)),
-        Ok(None)
+    let auto = tool_grammar(ToolFormat::Generic, &defs, &ToolChoice::Auto, &opts(true))
+        .unwrap()
+        .expect("generic auto is enforced");
+    assert!(!auto.lazy && auto.triggers.is_empty());
+    assert!(
+        auto.lark.contains(r#""response":{"type":"string"}"#),
+        "{}",
+        auto.lark
     );
     assert_eq!(
         tool_grammar(ToolFormat::Hermes, &defs, &ToolChoice::None, &opts(true)),
@@ -647,4 +653,29 @@ fn long_outputs_stream_in_linear_time() {
 #[test]
 fn grammar_defaults_are_openai_defaults() {
     assert!(GrammarOptions::default().parallel_tool_calls);
+}
+
+#[test]
+fn newlines_between_calls_are_no_content() {
+    let config = ParserConfig {
+        format: ToolFormat::Hermes,
+        tools: true,
+        reasoning: Some(ThinkTags::think()),
+        starts_in_reasoning: false,
+        id_seed: 0,
+    };
+    let one = "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_call>";
+    let text = format!("{one}\n{one}\n\n{one}\n");
+    let mut p = OutputParser::new(&config);
+    let mut got = ParsedOutput::default();
+    // Token-sized pieces, the way the server feeds it.
+    for piece in text.split_inclusive(['\n', '>']) {
+        for d in p.feed(piece) {
+            got.apply(&d);
+        }
+    }
+    for d in p.finish() {
+        got.apply(&d);
+    }
+    assert_eq!((got.content.as_str(), got.tool_calls.len()), ("", 3));
 }

@@ -371,8 +371,12 @@ impl Session {
             prompt_logprobs: p.echo,
             ignore_eos: p.ignore_eos,
             constraint: p.constraint.clone(),
+            render_special: false,
         };
-        let mut seq = Sequence::new(req, n_vocab, self.vocab.decoder());
+        let mut seq = {
+            let decoder = self.vocab.decoder(req.render_special);
+            Sequence::new(req, n_vocab, decoder)
+        };
 
         // Prompt: reuse the cached prefix, but always evaluate at least the last token (its
         // logits start generation), and everything with echo (every position's logits).

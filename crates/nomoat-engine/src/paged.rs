@@ -164,11 +164,15 @@ impl Vocab for TokenizerVocab {
     fn is_eog(&self, id: u32) -> bool {
         self.lm.tokenizer.is_eog(id)
     }
-    fn decoder(&self) -> Box<dyn IncrementalDecoder> {
-        // Generated text continues the prompt: no space prefix to strip, special tokens hidden.
+    fn decoder(&self, render_special: bool) -> Box<dyn IncrementalDecoder> {
+        // Generated text continues the prompt: no space prefix to strip; special tokens hidden
+        // unless asked for.
         Box::new(TokenizerDecoder {
             lm: self.lm.clone(),
-            dec: StreamDecoder::continuing(DecodeOptions::default()),
+            dec: StreamDecoder::continuing(DecodeOptions {
+                remove_special: false,
+                unparse_special: render_special,
+            }),
         })
     }
 }

@@ -25,6 +25,10 @@ pub struct GenRequest {
     /// A grammar the output must follow (JSON schema, regex, …): masks the logits before every
     /// other sampler; generation ends when it is complete.
     pub constraint: Option<ConstraintBox>,
+    /// Decode control tokens as their text (`<|python_tag|>`, `[TOOL_CALLS]`, harmony's
+    /// `<|channel|>`) instead of dropping them: the tool-call parsers must see those markers.
+    /// End-of-generation tokens never have text.
+    pub render_special: bool,
 }
 
 impl GenRequest {
@@ -39,6 +43,7 @@ impl GenRequest {
             prompt_logprobs: false,
             ignore_eos: false,
             constraint: None,
+            render_special: false,
         }
     }
 }

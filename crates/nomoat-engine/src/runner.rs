@@ -78,7 +78,8 @@ pub struct EmbedInfo {
 /// Turns generated ids into text, one token at a time, and says which ids end generation.
 pub trait Vocab: Send + Sync {
     fn is_eog(&self, id: u32) -> bool;
-    fn decoder(&self) -> Box<dyn IncrementalDecoder>;
+    /// A decoder for one sequence; `render_special` writes control tokens as their text.
+    fn decoder(&self, render_special: bool) -> Box<dyn IncrementalDecoder>;
 }
 
 /// Incremental detokenizer: `push` returns the text completed by this token (holding back an

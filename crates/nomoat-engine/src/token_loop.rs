@@ -90,6 +90,7 @@ impl Sequence {
             prompt_logprobs,
             ignore_eos,
             constraint,
+            render_special: _,
         } = req;
         let mut sampler = SamplerChain::new(sampling, n_vocab);
         for &t in &prompt {

@@ -358,6 +358,7 @@ pub async fn messages(
         prompt_logprobs: false,
         ignore_eos: false,
         constraint: None,
+        render_special: false,
     };
     let rx = gen::submit_all(&served, vec![req], permits, "messages")?;
     let id = new_id();

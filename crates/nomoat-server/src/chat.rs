@@ -15,8 +15,9 @@ use crate::error::ApiError;
 use crate::gen::{self, StreamFormat, Timing};
 use crate::model::Served;
 use crate::params::{self, Fields, CHAT_FIELDS};
-use crate::structured;
 use crate::AppState;
+use crate::{agent, structured};
+use nomoat_chat::tools::{self, OutputParser};
 
 /// One token in the chat `logprobs.content` shape.
 pub fn logprob_entry(served: &Served, lp: &TokenLogprob) -> Value {
@@ -61,16 +62,31 @@ pub async fn chat_completions(
         ));
     }
 
+    let ask = agent::read(&f)?;
+    let spec = structured::parse(f.get("response_format"))?;
+    if spec.is_some() && ask.wants_tools() {
+        return Err(ApiError::invalid(
+            "response_format",
+            "'response_format' cannot be combined with 'tools' unless 'tool_choice' is \"none\": \
+             both would constrain the same reply",
+        ));
+    }
+
     // Queue place first: a full server refuses before rendering or tokenizing anything.
     let permits = gen::reserve(&served, c.n)?;
 
-    let spec = structured::parse(f.get("response_format"))?;
-    let ids = gen::chat_ids(&served, messages).await?;
-    let compiled = match spec {
-        Some(spec) => Some(structured::compile(&served, spec).await?),
-        None => None,
+    let plan = agent::prepare(&served, messages, &ask).await?;
+    let ids = plan.ids;
+    let constraints = match (&plan.grammar, spec) {
+        (Some(g), _) => agent::constraints(&served, g, c.n).await?,
+        (None, Some(spec)) => {
+            let compiled = structured::compile(&served, spec).await?;
+            structured::constraints(Some(&compiled), c.n)
+        }
+        (None, None) => structured::constraints(None, c.n),
     };
-    let mut constraints = structured::constraints(compiled.as_ref(), c.n).into_iter();
+    let mut constraints = constraints.into_iter();
+    let parser = plan.parser;
 
     let n_ctx = served.engine.n_ctx();
     let max_tokens = match max_tokens {
@@ -94,6 +110,7 @@ pub async fn chat_completions(
                 prompt_logprobs: false,
                 ignore_eos: c.ignore_eos,
                 constraint: constraints.next().flatten(),
+                render_special: plan.render_special,
             }
         })
         .collect();
@@ -104,6 +121,9 @@ pub async fn chat_completions(
 
     if c.stream {
         let fmt = ChatStream {
+            parsers: (0..c.n).map(|_| OutputParser::new(&parser)).collect(),
+            called: vec![false; c.n],
+            pending: vec![Vec::new(); c.n],
             served: served.clone(),
             id,
             created,
@@ -144,9 +164,15 @@ pub async fn chat_completions(
                 Event::PromptLogprobs(_) | Event::Error(_) => {}
             }
         }
+        let parsed = tools::parse_output(&parser, &content);
+        // Cut by max_tokens stays "length" (the calls before the cut are still returned).
+        let finish = match finish {
+            "length" => "length",
+            _ => parsed.finish_reason().unwrap_or(finish),
+        };
         choices.push(json!({
             "index": index,
-            "message": {"role": "assistant", "content": content},
+            "message": agent::message_json(&parsed),
             "logprobs": if logprobs { json!({"content": lps}) } else { Value::Null },
             "finish_reason": finish,
         }));
@@ -163,6 +189,11 @@ pub async fn chat_completions(
 }
 
 struct ChatStream {
+    /// Per choice: the reply parser, whether it produced a call, and log-probs of tokens
+    /// whose text the parser still holds (sent with the next chunk).
+    parsers: Vec<OutputParser>,
+    called: Vec<bool>,
+    pending: Vec<Vec<Value>>,
     served: Arc<Served>,
     id: String,
     created: u64,
@@ -175,6 +206,24 @@ struct ChatStream {
 }
 
 impl ChatStream {
+    /// One chunk per parser delta; held log-probs go with the first.
+    fn deltas(&mut self, index: usize, deltas: Vec<tools::Delta>) -> Vec<Value> {
+        let mut out = Vec::with_capacity(deltas.len());
+        for d in deltas {
+            if matches!(d, tools::Delta::ToolCall(_)) {
+                self.called[index] = true;
+            }
+            let lps = std::mem::take(&mut self.pending[index]);
+            out.push(self.chunk(vec![json!({
+                "index": index,
+                "delta": agent::delta_json(&d),
+                "logprobs": if lps.is_empty() { Value::Null } else { json!({"content": lps}) },
+                "finish_reason": Value::Null,
+            })]));
+        }
+        out
+    }
+
     fn chunk(&self, choices: Vec<Value>) -> Value {
         let mut c = json!({
             "id": self.id,
@@ -205,20 +254,17 @@ impl StreamFormat for ChatStream {
     }
 
     fn event(&mut self, index: usize, ev: Event) -> Vec<Value> {
+        if index >= self.parsers.len() {
+            return Vec::new();
+        }
         match ev {
             Event::Token { id, text, logprob } => {
-                let lp = logprob
-                    .filter(|_| self.logprobs && !self.served.text.is_eog(id))
-                    .map(|lp| json!({"content": [logprob_entry(&self.served, &lp)]}));
-                if text.is_empty() && lp.is_none() {
-                    return Vec::new();
+                if let Some(lp) = logprob.filter(|_| self.logprobs && !self.served.text.is_eog(id))
+                {
+                    self.pending[index].push(logprob_entry(&self.served, &lp));
                 }
-                vec![self.chunk(vec![json!({
-                    "index": index,
-                    "delta": {"content": text},
-                    "logprobs": lp.unwrap_or(Value::Null),
-                    "finish_reason": Value::Null,
-                })])]
+                let deltas = self.parsers[index].feed(&text);
+                self.deltas(index, deltas)
             }
             Event::Done {
                 finish_reason,
@@ -227,12 +273,22 @@ impl StreamFormat for ChatStream {
             } => {
                 self.completion += usage.completion_tokens;
                 self.cached = self.cached.max(usage.cached_tokens);
-                vec![self.chunk(vec![json!({
+                let deltas = self.parsers[index].finish();
+                let mut out = self.deltas(index, deltas);
+                let lps = std::mem::take(&mut self.pending[index]);
+                // Cut by max_tokens stays "length", calls or not: the reply is incomplete.
+                let finish = match finish_reason.as_str() {
+                    "length" => "length",
+                    _ if self.called[index] => "tool_calls",
+                    other => other,
+                };
+                out.push(self.chunk(vec![json!({
                     "index": index,
                     "delta": {},
-                    "logprobs": Value::Null,
-                    "finish_reason": finish_reason.as_str(),
-                })])]
+                    "logprobs": if lps.is_empty() { Value::Null } else { json!({"content": lps}) },
+                    "finish_reason": finish,
+                })]));
+                out
             }
             Event::PromptLogprobs(_) | Event::Error(_) => Vec::new(),
         }

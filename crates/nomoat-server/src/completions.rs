@@ -145,6 +145,7 @@ pub async fn completions(
                 prompt_logprobs: echo && logprobs.is_some(),
                 ignore_eos: c.ignore_eos,
                 constraint: constraints.next().flatten(),
+                render_special: false,
             });
         }
     }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use crate::error::ApiError;
 use nomoat_chat::Message;
 
-use crate::model::{Served, TextError};
+use crate::model::{RenderExtras, Served, TextError};
 use crate::AppState;
 
 /// Routes one choice's events into the request's channel; the receiver dropping (client gone)
@@ -74,13 +74,30 @@ pub fn reserve(served: &Served, n: usize) -> Result<Vec<Permit>, ApiError> {
 /// rendered and tokenized off the async threads. Every chat-shaped API (OpenAI chat, Ollama
 /// chat, Anthropic messages, Responses) builds its prompt here.
 pub async fn chat_ids(served: &Arc<Served>, messages: Vec<Message>) -> Result<Vec<u32>, ApiError> {
+    Ok(chat_prompt(served, messages, RenderExtras::default())
+        .await?
+        .0)
+}
+
+/// [`chat_ids`] with tools and template variables; also returns the rendered text (whether
+/// it ends inside an open reasoning block decides how the reply is parsed).
+pub async fn chat_prompt(
+    served: &Arc<Served>,
+    messages: Vec<Message>,
+    extras: RenderExtras,
+) -> Result<(Vec<u32>, String), ApiError> {
     let text = served.text.clone();
-    tokio::task::spawn_blocking(move || -> Result<Vec<u32>, ApiError> {
-        let prompt = text.render_chat(&messages).map_err(|e| match e {
-            TextError::NoTemplate(e) => ApiError::invalid("messages", e.to_string()),
-            TextError::Render(e) => ApiError::invalid("messages", format!("chat template: {e}")),
-        })?;
-        Ok(text.tokenize(&prompt.text, prompt.add_bos, true))
+    tokio::task::spawn_blocking(move || -> Result<(Vec<u32>, String), ApiError> {
+        let prompt = text
+            .render_chat_with(&messages, &extras)
+            .map_err(|e| match e {
+                TextError::NoTemplate(e) => ApiError::invalid("messages", e.to_string()),
+                TextError::Render(e) => {
+                    ApiError::invalid("messages", format!("chat template: {e}"))
+                }
+            })?;
+        let ids = text.tokenize(&prompt.text, prompt.add_bos, true);
+        Ok((ids, prompt.text))
     })
     .await
     .map_err(|_| ApiError::internal("internal error while rendering the prompt"))?

@@ -9,6 +9,7 @@
 //!   harmless, or refused by name ([`params`]).
 #![forbid(unsafe_code)]
 
+mod agent;
 mod anthropic;
 mod auth;
 mod body;

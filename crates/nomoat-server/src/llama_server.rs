@@ -444,6 +444,7 @@ async fn run(
             prompt_logprobs: false,
             ignore_eos: s.common.ignore_eos,
             constraint: None,
+            render_special: false,
         });
     }
     let n = reqs.len();

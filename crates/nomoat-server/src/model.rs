@@ -30,6 +30,17 @@ pub trait ModelText: Send + Sync + 'static {
     /// the assistant's answer starts; and whether tokenizing it should still add BOS (false when
     /// the template already wrote it).
     fn render_chat(&self, messages: &[Message]) -> Result<ChatPrompt, TextError>;
+    /// [`ModelText::render_chat`] with the request's `tools` and extra template variables
+    /// (`chat_template_kwargs`, `reasoning_effort`). Fakes without a template engine render the
+    /// messages alone.
+    fn render_chat_with(
+        &self,
+        messages: &[Message],
+        extras: &RenderExtras,
+    ) -> Result<ChatPrompt, TextError> {
+        let _ = extras;
+        self.render_chat(messages)
+    }
     /// What llama-server's `/props` and `/infill` and vLLM's `/tokenizer_info` report: file,
     /// template and special tokens. The default (nothing known) suits fakes without them.
     fn info(&self) -> ModelInfo {
@@ -44,6 +55,16 @@ pub trait ModelText: Send + Sync + 'static {
     fn chat_template(&self) -> Option<String> {
         self.info().chat_template
     }
+}
+
+/// What a chat request gives the template besides its messages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RenderExtras {
+    /// OpenAI's `tools` array as sent, for the template's `tools` variable.
+    pub tools: Option<serde_json::Value>,
+    /// More variables (`enable_thinking`, `reasoning_effort`, ...); never replace `messages`,
+    /// `tools`, `bos_token`, `eos_token` or `add_generation_prompt`.
+    pub vars: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The served file, its chat template source and its special token ids.

@@ -47,18 +47,19 @@ pub const CHAT_FIELDS: &[(&str, FieldStatus)] = &[
     ("service_tier", FieldStatus::NoEffect),
     ("safety_identifier", FieldStatus::NoEffect),
     ("prompt_cache_key", FieldStatus::NoEffect),
-    ("parallel_tool_calls", FieldStatus::NoEffect),
+    ("parallel_tool_calls", FieldStatus::Supported),
     ("cache_prompt", FieldStatus::NoEffect),
     ("keep_alive", FieldStatus::Supported),
-    ("tools", FieldStatus::Unsupported),
-    ("tool_choice", FieldStatus::Unsupported),
+    ("tools", FieldStatus::Supported),
+    ("tool_choice", FieldStatus::Supported),
+    ("chat_template_kwargs", FieldStatus::Supported),
     ("functions", FieldStatus::Unsupported),
     ("function_call", FieldStatus::Unsupported),
     ("response_format", FieldStatus::Supported),
     ("audio", FieldStatus::Unsupported),
     ("modalities", FieldStatus::Unsupported),
     ("prediction", FieldStatus::Unsupported),
-    ("reasoning_effort", FieldStatus::Unsupported),
+    ("reasoning_effort", FieldStatus::Supported),
     ("verbosity", FieldStatus::Unsupported),
     ("web_search_options", FieldStatus::Unsupported),
 ];
@@ -510,7 +511,13 @@ fn message(i: usize, m: &Value) -> Result<Message, ApiError> {
     for k in o.keys() {
         if !matches!(
             k.as_str(),
-            "role" | "content" | "name" | "tool_calls" | "tool_call_id" | "refusal"
+            "role"
+                | "content"
+                | "name"
+                | "tool_calls"
+                | "tool_call_id"
+                | "refusal"
+                | "reasoning_content"
         ) {
             return Err(ApiError::invalid(
                 at(k),

@@ -407,6 +407,7 @@ pub async fn responses(
         prompt_logprobs: false,
         ignore_eos: false,
         constraint: None,
+        render_special: false,
     };
     let rx = gen::submit_all(&served, vec![req], permits, "input")?;
     let id = new_id("resp");

@@ -115,17 +115,28 @@ pub fn parse(v: Option<&Value>) -> Result<Option<OutputSpec>, ApiError> {
 
 /// Compiles `spec` for `served`'s vocabulary, off the async threads.
 pub async fn compile(served: &Arc<Served>, spec: OutputSpec) -> Result<Compiled, ApiError> {
+    compile_as(served, spec, "response_format").await
+}
+
+/// [`compile`], with errors naming `param` (the request field the spec came from).
+pub async fn compile_as(
+    served: &Arc<Served>,
+    spec: OutputSpec,
+    param: &'static str,
+) -> Result<Compiled, ApiError> {
     let text = served.text.clone();
     tokio::task::spawn_blocking(move || {
         let g = text.grammars().map_err(|e| {
-            bad(format!(
-                "constrained decoding is not available for this model: {e}"
-            ))
+            ApiError::invalid(
+                param,
+                format!("constrained decoding is not available for this model: {e}"),
+            )
         })?;
-        g.compile(&spec).map_err(|e| bad(e.to_string()))
+        g.compile(&spec)
+            .map_err(|e| ApiError::invalid(param, e.to_string()))
     })
     .await
-    .map_err(|_| ApiError::internal("internal error while compiling response_format"))?
+    .map_err(|_| ApiError::internal(format!("internal error while compiling {param}")))?
 }
 
 /// One constraint per choice, or none.

@@ -9,7 +9,7 @@ use nomoat_chat::{ChatError, ChatPrompt, Message, ModelTemplate, TemplateChoice}
 use nomoat_engine::generate::LoadedModel;
 use nomoat_tokenizer::DecodeOptions;
 
-use crate::model::{ModelInfo, ModelText, TextError};
+use crate::model::{ModelInfo, ModelText, RenderExtras, TextError};
 
 pub struct TokenizerText {
     lm: Arc<LoadedModel>,
@@ -75,6 +75,21 @@ impl ModelText for TokenizerText {
             .as_ref()
             .map_err(|e| TextError::NoTemplate(e.clone()))?;
         Ok(t.prompt(messages)?)
+    }
+
+    fn render_chat_with(
+        &self,
+        messages: &[Message],
+        extras: &RenderExtras,
+    ) -> Result<ChatPrompt, TextError> {
+        let t = self
+            .template
+            .as_ref()
+            .map_err(|e| TextError::NoTemplate(e.clone()))?;
+        let mut req = t.request(messages.to_vec(), true);
+        req.tools = extras.tools.clone();
+        req.extra = extras.vars.clone();
+        Ok(t.render(&req)?)
     }
 
     fn grammars(&self) -> Result<Arc<nomoat_grammar::Grammars>, String> {

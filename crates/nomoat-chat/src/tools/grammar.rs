@@ -208,9 +208,11 @@ impl ToolFormat {
     }
 }
 
-/// The grammar for `choice` over `tools` in `format`; `None` when nothing is to be enforced
-/// (`none`, and `auto` for [`ToolFormat::Generic`], whose replies are free text unless the
-/// model writes the JSON on its own).
+/// The grammar for `choice` over `tools` in `format`; `None` for `none`. `auto` is lazy for
+/// every format with a marker that opens a call; [`ToolFormat::Generic`] has none, so its
+/// `auto` grammar is enforced from the first token and allows either the calls object or
+/// `{"response": "TEXT"}` (a plain answer), as llama.cpp's generic handler does: a model
+/// without a native format only calls tools reliably when the reply's shape is fixed.
 pub fn tool_grammar(
     format: ToolFormat,
     tools: &[ToolDef],
@@ -219,7 +221,6 @@ pub fn tool_grammar(
 ) -> Result<Option<ToolGrammar>, ToolError> {
     let (selected, parallel): (Vec<&ToolDef>, bool) = match choice {
         ToolChoice::None => return Ok(None),
-        ToolChoice::Auto if format == ToolFormat::Generic => return Ok(None),
         ToolChoice::Auto | ToolChoice::Required => {
             (tools.iter().collect(), opts.parallel_tool_calls)
         }
@@ -279,7 +280,7 @@ pub fn tool_grammar(
                 w.tok("[TOOL_CALLS]"),
                 lark_str(&t.name),
                 w.tok("[ARGS]"),
-                compact(&t.parameters)
+                compact(&closed(&t.parameters))
             )
         }),
         // A harmony turn ends at `<|call|>`: one call per reply.
@@ -290,7 +291,7 @@ pub fn tool_grammar(
                 lark_str(&format!("commentary to=functions.{} ", t.name)),
                 w.tok("<|constrain|>"),
                 w.tok("<|message|>"),
-                compact(&t.parameters),
+                compact(&closed(&t.parameters)),
                 w.tok("<|call|>")
             )
         }),
@@ -303,16 +304,27 @@ pub fn tool_grammar(
             if !parallel {
                 array["maxItems"] = json!(1);
             }
-            let schema = json!({
+            let calls = json!({
                 "type": "object",
                 "properties": {"tool_calls": array},
                 "required": ["tool_calls"],
                 "additionalProperties": false,
             });
+            let schema = if *choice == ToolChoice::Auto {
+                let answer = json!({
+                    "type": "object",
+                    "properties": {"response": {"type": "string"}},
+                    "required": ["response"],
+                    "additionalProperties": false,
+                });
+                json!({"anyOf": [calls, answer]})
+            } else {
+                calls
+            };
             format!("start: %json{}\n", compact(&schema))
         }
     };
-    let lazy = *choice == ToolChoice::Auto;
+    let lazy = *choice == ToolChoice::Auto && format != ToolFormat::Generic;
     let triggers = if lazy { triggers(format) } else { Vec::new() };
     Ok(Some(ToolGrammar {
         lark,
@@ -377,7 +389,7 @@ impl Writer<'_> {
 fn named_object(t: &ToolDef, key: &str) -> Value {
     let mut props = Map::new();
     props.insert("name".into(), json!({"const": t.name}));
-    props.insert(key.into(), t.parameters.clone());
+    props.insert(key.into(), closed(&t.parameters));
     json!({
         "type": "object",
         "properties": props,
@@ -386,8 +398,56 @@ fn named_object(t: &ToolDef, key: &str) -> Value {
     })
 }
 
+/// A schema as the body of a Lark `%json`: the JSON laid out one way (`", "` between items,
+/// `": "` after keys, no newlines), the way the templates' own examples write calls. Free
+/// whitespace lets a small model spend its tokens on indentation and never close the call.
 fn compact(v: &Value) -> String {
+    let mut v = v.clone();
+    if let Value::Object(o) = &mut v {
+        o.insert(
+            "x-guidance".into(),
+            json!({"whitespace_flexible": false, "item_separator": ", ", "key_separator": ": "}),
+        );
+    }
     v.to_string()
+}
+
+/// The arguments' schema as the grammar enforces it: an object schema that lists `properties`
+/// and says nothing of `additionalProperties` (or `patternProperties`) gets
+/// `"additionalProperties": false`, so a call carries only the declared arguments, as
+/// llama.cpp's tool grammars and OpenAI's strict mode have it. Objects directly under `allOf`
+/// are left open (closing each part would refuse the others' properties). The template still
+/// sees the schema as sent.
+fn closed(schema: &Value) -> Value {
+    let Value::Object(o) = schema else {
+        return schema.clone();
+    };
+    let mut out = Map::with_capacity(o.len() + 1);
+    for (k, v) in o {
+        let v = match k.as_str() {
+            "properties" | "$defs" | "definitions" => match v {
+                Value::Object(m) => {
+                    Value::Object(m.iter().map(|(n, s)| (n.clone(), closed(s))).collect())
+                }
+                other => other.clone(),
+            },
+            "items" | "additionalProperties" | "not" => closed(v),
+            "anyOf" | "oneOf" | "prefixItems" => match v {
+                Value::Array(a) => Value::Array(a.iter().map(closed).collect()),
+                other => other.clone(),
+            },
+            _ => v.clone(),
+        };
+        out.insert(k.clone(), v);
+    }
+    if o.contains_key("properties")
+        && !o.contains_key("additionalProperties")
+        && !o.contains_key("patternProperties")
+        && !o.contains_key("unevaluatedProperties")
+    {
+        out.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    Value::Object(out)
 }
 
 /// A Lark string literal (JSON escapes, which llguidance's Lark reads).

@@ -15,6 +15,7 @@ mod grammar;
 mod harmony;
 mod json_scan;
 mod markers;
+mod prompt;
 
 use serde_json::Value;
 
@@ -23,6 +24,7 @@ use crate::reasoning::{ThinkSplitter, ThinkTags};
 pub use grammar::{
     tool_defs, tool_grammar, GrammarOptions, ToolChoice, ToolDef, ToolError, ToolGrammar, Trigger,
 };
+pub use prompt::{generic_history, generic_instructions, with_instructions, TemplateReads};
 
 /// The tool-call syntax of a template family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -278,6 +280,10 @@ pub struct OutputParser {
     stage: ToolStage,
     calls: usize,
     finished: bool,
+    /// Trailing whitespace of the content, held back while tools are on: the newline before a
+    /// call (or between two) is no content. It goes out in front of the next content, or at
+    /// the end when the reply made no call.
+    blank: String,
 }
 
 impl OutputParser {
@@ -301,6 +307,7 @@ impl OutputParser {
             stage,
             calls: 0,
             finished: false,
+            blank: String::new(),
         }
     }
 
@@ -334,7 +341,11 @@ impl OutputParser {
             self.route(split, &mut events);
         }
         self.stage.finish(&mut events);
-        self.deltas(events)
+        let mut out = self.deltas(events);
+        if self.calls == 0 && !self.blank.is_empty() {
+            out.push(Delta::Content(std::mem::take(&mut self.blank)));
+        }
+        out
     }
 
     fn route(&mut self, split: Vec<Event>, events: &mut Vec<Event>) {
@@ -355,11 +366,26 @@ impl OutputParser {
                     Some(Delta::Reasoning(prev)) => prev.push_str(&t),
                     _ => out.push(Delta::Reasoning(t)),
                 },
+                Event::Content(t) if !matches!(self.stage, ToolStage::Plain) => {
+                    // Trailing whitespace waits for what follows: more content, or a call
+                    // (then it is dropped), wherever the deltas happened to split.
+                    self.blank.push_str(&t);
+                    let body = self.blank.trim_end().len();
+                    if body > 0 {
+                        let rest = self.blank.split_off(body);
+                        let t = std::mem::replace(&mut self.blank, rest);
+                        match out.last_mut() {
+                            Some(Delta::Content(prev)) => prev.push_str(&t),
+                            _ => out.push(Delta::Content(t)),
+                        }
+                    }
+                }
                 Event::Content(t) => match out.last_mut() {
                     Some(Delta::Content(prev)) => prev.push_str(&t),
                     _ => out.push(Delta::Content(t)),
                 },
                 Event::Call { name, arguments } => {
+                    self.blank.clear();
                     let index = self.calls;
                     self.calls += 1;
                     out.push(Delta::ToolCall(ToolCallDelta {

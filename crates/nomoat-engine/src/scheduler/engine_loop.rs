@@ -126,7 +126,10 @@ impl<R: ModelRunner> EngineLoop<R> {
 
     fn accept(&mut self, s: Submission) {
         let Submission { req, sink, permit } = s;
-        let state = Sequence::new(req, self.runner.n_vocab(), self.vocab.decoder());
+        let state = {
+            let decoder = self.vocab.decoder(req.render_special);
+            Sequence::new(req, self.runner.n_vocab(), decoder)
+        };
         let seq = Seq {
             order: self.next_order,
             sink,

@@ -295,7 +295,7 @@ impl Vocab for FakeVocab {
     fn is_eog(&self, id: u32) -> bool {
         id as usize + 1 == self.n_vocab
     }
-    fn decoder(&self) -> Box<dyn IncrementalDecoder> {
+    fn decoder(&self, _render_special: bool) -> Box<dyn IncrementalDecoder> {
         Box::new(FakeDecoder)
     }
 }

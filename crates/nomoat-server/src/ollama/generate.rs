@@ -236,6 +236,7 @@ impl Job {
             prompt_logprobs: false,
             ignore_eos: false,
             constraint: None,
+            render_special: false,
         };
         let param = match self.kind {
             Kind::Chat => "messages",
