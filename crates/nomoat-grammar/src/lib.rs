@@ -247,3 +247,180 @@ impl Constraint for Guided {
         })
     }
 }
+
+/// Where a lazy constraint starts: when the generated text contains `text` (only at its very
+/// start, after whitespace, when `at_start`), outside a Markdown code fence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub text: String,
+    pub at_start: bool,
+}
+
+/// Most bytes of output a lazy constraint keeps to look for its trigger; past this it stops
+/// looking (the reply is free text) rather than grow without bound.
+const MAX_LAZY_BYTES: usize = 1 << 20;
+
+impl Compiled {
+    /// A constraint that lets the model write freely until one of `triggers` appears in its
+    /// output, then enforces the grammar from the trigger's first byte (the grammar must begin
+    /// with the trigger) to the end. The text from the trigger on is fed to the grammar: as the
+    /// tokens that were generated when the trigger starts a token, else re-tokenized from the
+    /// trigger's byte; if the grammar refuses it, the reply stays unconstrained.
+    pub fn lazy_constraint(&self, triggers: &[Trigger]) -> ConstraintBox {
+        ConstraintBox(Box::new(Lazy {
+            start: Some(self.matcher.deep_clone()),
+            active: None,
+            eog: self.eog.clone(),
+            triggers: triggers.to_vec().into(),
+            text: Vec::new(),
+            tokens: Vec::new(),
+            fences: 0,
+            fence_scan: 0,
+        }))
+    }
+}
+
+/// One sequence's lazy grammar: waiting for a trigger (`start` holds the grammar's initial
+/// state), then enforcing (`active`); both `None` once it gave up.
+struct Lazy {
+    start: Option<Matcher>,
+    active: Option<Guided>,
+    eog: Arc<[u32]>,
+    triggers: Arc<[Trigger]>,
+    /// Output so far (special tokens as their text).
+    text: Vec<u8>,
+    /// (token, offset of its first byte in `text`) for every accepted token.
+    tokens: Vec<(u32, usize)>,
+    /// Code fences (```) seen in `text[..fence_scan]`.
+    fences: usize,
+    fence_scan: usize,
+}
+
+impl Lazy {
+    /// The earliest trigger occurrence that ends in the newest token (its bytes start at
+    /// `old_len`), outside a code fence.
+    fn find_trigger(&mut self, old_len: usize) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        let triggers = self.triggers.clone();
+        for t in triggers.iter() {
+            let pat = t.text.as_bytes();
+            if pat.is_empty() || pat.len() > self.text.len() {
+                continue;
+            }
+            let from = old_len.saturating_sub(pat.len() - 1);
+            let mut p = from;
+            while p + pat.len() <= self.text.len() {
+                if &self.text[p..p + pat.len()] == pat
+                    && (!t.at_start || self.text[..p].iter().all(u8::is_ascii_whitespace))
+                    && !self.in_fence(p)
+                {
+                    best = Some(best.map_or(p, |b| b.min(p)));
+                    break;
+                }
+                p += 1;
+            }
+        }
+        best
+    }
+
+    /// Whether byte `p` is inside a ``` fence (an odd number of fences before it).
+    fn in_fence(&mut self, p: usize) -> bool {
+        // Fences are counted incrementally up to the last complete position.
+        let end = p.min(self.text.len());
+        if end < self.fence_scan {
+            let n = self.text[..end].windows(3).filter(|w| w == b"```").count();
+            return n % 2 == 1;
+        }
+        let mut i = self.fence_scan;
+        while i + 3 <= end {
+            if &self.text[i..i + 3] == b"```" {
+                self.fences += 1;
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        self.fence_scan = i;
+        self.fences % 2 == 1
+    }
+
+    /// Starts the grammar at byte `p` of the output. False when the grammar refuses the text.
+    fn start_at(&mut self, p: usize) -> bool {
+        let Some(mut m) = self.start.take() else {
+            return false;
+        };
+        let ids: Vec<u32> = match self.tokens.iter().position(|&(_, off)| off == p) {
+            Some(k) => self.tokens[k..].iter().map(|&(id, _)| id).collect(),
+            None => match m.tok_env() {
+                Ok(env) => env.tok_trie().greedy_tokenize(&self.text[p..]),
+                Err(_) => return false,
+            },
+        };
+        if m.consume_tokens(&ids).is_err() || m.is_error() {
+            return false;
+        }
+        self.active = Some(Guided {
+            matcher: m,
+            eog: self.eog.clone(),
+        });
+        true
+    }
+}
+
+impl Constraint for Lazy {
+    fn mask(&mut self, logits: &mut [f32]) -> Result<(), String> {
+        match &mut self.active {
+            Some(g) => g.mask(logits),
+            None => Ok(()),
+        }
+    }
+
+    fn accept(&mut self, token: u32) -> Result<bool, String> {
+        if let Some(g) = &mut self.active {
+            return g.accept(token);
+        }
+        let Some(m) = &self.start else {
+            return Ok(false);
+        };
+        let bytes = match m.tok_env() {
+            Ok(env) => {
+                let b = env.tok_trie().token(token);
+                // toktrie marks special tokens with a leading 0xFF; their text follows.
+                b.strip_prefix(&[0xFF]).unwrap_or(b).to_vec()
+            }
+            Err(_) => return Ok(false),
+        };
+        if self.text.len() + bytes.len() > MAX_LAZY_BYTES {
+            self.start = None;
+            return Ok(false);
+        }
+        let old_len = self.text.len();
+        self.tokens.push((token, old_len));
+        self.text.extend_from_slice(&bytes);
+        if let Some(p) = self.find_trigger(old_len) {
+            if !self.start_at(p) {
+                self.start = None;
+            }
+            if let Some(g) = &self.active {
+                return Ok(g.matcher.is_stopped());
+            }
+        }
+        Ok(false)
+    }
+
+    fn fork(&self) -> Box<dyn Constraint> {
+        Box::new(Lazy {
+            start: self.start.as_ref().map(Matcher::deep_clone),
+            active: self.active.as_ref().map(|g| Guided {
+                matcher: g.matcher.deep_clone(),
+                eog: g.eog.clone(),
+            }),
+            eog: self.eog.clone(),
+            triggers: self.triggers.clone(),
+            text: self.text.clone(),
+            tokens: self.tokens.clone(),
+            fences: self.fences,
+            fence_scan: self.fence_scan,
+        })
+    }
+}

@@ -196,3 +196,70 @@ fn bad_specs_are_clear_errors() {
         Err(GrammarError::TooLarge { .. })
     ));
 }
+
+/// How many tokens `mask` leaves allowed.
+fn allowed(c: &mut Box<dyn nomoat_engine::sample::Constraint>, n: usize) -> usize {
+    let mut logits = vec![0f32; n];
+    c.mask(&mut logits).expect("mask");
+    logits.iter().filter(|l| l.is_finite()).count()
+}
+
+#[test]
+fn a_lazy_grammar_starts_at_its_trigger_and_not_in_a_code_fence() {
+    use nomoat_grammar::Trigger;
+    let e = env();
+    let n = e.tok.n_vocab();
+    let lark = "start: \"<call>\" /[a-z]{1,8}/ \"</call>\"\n".to_owned();
+    let compiled = e.grammars.compile(&OutputSpec::Lark(lark)).expect("compile");
+    let triggers = [Trigger {
+        text: "<call>".into(),
+        at_start: false,
+    }];
+
+    // Free text, then the trigger split over tokens: constrained from there on.
+    let mut c = compiled.lazy_constraint(&triggers).0;
+    for id in e.tok.encode("Sure, calling now: <ca", false, false) {
+        assert_eq!(allowed(&mut c, n), n, "free before the trigger");
+        assert!(!c.accept(id).unwrap());
+    }
+    for id in e.tok.encode("ll>", false, false) {
+        c.accept(id).unwrap();
+    }
+    let free = allowed(&mut c, n);
+    assert!(free < n / 4, "the grammar holds after the trigger ({free} of {n} allowed)");
+    let mut logits = vec![0f32; n];
+    c.mask(&mut logits).unwrap();
+    let upper = e.tok.encode("Sure", false, false)[0];
+    assert!(logits[upper as usize].is_infinite(), "text outside the grammar is masked");
+    let mut done = false;
+    for id in e.tok.encode("abc</call>", false, false) {
+        let mut logits = vec![0f32; n];
+        c.mask(&mut logits).unwrap();
+        assert!(logits[id as usize].is_finite(), "token {id} of the call is allowed");
+        done = c.accept(id).unwrap();
+    }
+    assert!(done, "the grammar ends with the call");
+
+    // Inside a fence the trigger is an example, not a call.
+    let mut c = compiled.lazy_constraint(&triggers).0;
+    for id in e.tok.encode("```\n<call>x", false, false) {
+        c.accept(id).unwrap();
+    }
+    assert_eq!(allowed(&mut c, n), n, "no grammar inside a code fence");
+
+    // `at_start`: only as the reply's first non-blank text.
+    let start = [Trigger {
+        text: "<call>".into(),
+        at_start: true,
+    }];
+    let mut c = compiled.lazy_constraint(&start).0;
+    for id in e.tok.encode("ok <call>", false, false) {
+        c.accept(id).unwrap();
+    }
+    assert_eq!(allowed(&mut c, n), n);
+    let mut c = compiled.lazy_constraint(&start).0;
+    for id in e.tok.encode("\n <call>", false, false) {
+        c.accept(id).unwrap();
+    }
+    assert!(allowed(&mut c, n) < n / 4);
+}

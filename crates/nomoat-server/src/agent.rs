@@ -240,7 +240,17 @@ pub async fn constraints(
     let compiled =
         structured::compile_as(served, OutputSpec::Lark(grammar.lark.clone()), "tools").await?;
     if grammar.lazy {
-        return Ok(vec![None; n]);
+        let triggers: Vec<nomoat_grammar::Trigger> = grammar
+            .triggers
+            .iter()
+            .map(|t| nomoat_grammar::Trigger {
+                text: t.text.clone(),
+                at_start: t.at_start,
+            })
+            .collect();
+        return Ok((0..n)
+            .map(|_| Some(compiled.lazy_constraint(&triggers)))
+            .collect());
     }
     Ok((0..n).map(|_| Some(compiled.constraint())).collect())
 }
