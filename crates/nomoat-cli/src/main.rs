@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod constraint_args;
 mod model_arg;
 mod sampling_args;
 

@@ -367,3 +367,105 @@ fn pull_list_rm_through_a_fake_hugging_face() {
     assert!(err.contains("Tried") && err.contains("Nope.gguf"), "{err}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn structured_output_flags_are_followed_and_misuse_is_refused() {
+    let model = nomoat_testkit::smollm2_135m_instruct();
+    let m = model.to_str().unwrap();
+    let dir = nomoat_testkit::testdata_dir().join("cli-constraints");
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema_path = dir.join("city.json");
+    let schema = serde_json::json!({"type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 20}, "size": {"enum": ["small", "big"]}},
+        "required": ["city", "size"], "additionalProperties": false});
+    std::fs::write(&schema_path, schema.to_string()).unwrap();
+    let sp = schema_path.to_str().unwrap();
+    for seed in ["1", "2", "3"] {
+        let v = json(&nomoat(
+            &[
+                "generate",
+                "-m",
+                m,
+                "-p",
+                "A city as JSON:",
+                "--json-schema",
+                sp,
+                "-n",
+                "80",
+                "--temp",
+                "1",
+                "-s",
+                seed,
+                "--json",
+            ],
+            &[],
+        ));
+        if v["finish_reason"] == "stop" {
+            let out: J = serde_json::from_str(v["text"].as_str().unwrap())
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}: {v}"));
+            assert!(
+                out["city"].is_string()
+                    && ["small", "big"].contains(&out["size"].as_str().unwrap()),
+                "{out}"
+            );
+        }
+    }
+    let text = ok(&nomoat(
+        &[
+            "run",
+            "-m",
+            m,
+            "--chat",
+            "--regex",
+            "(yes|no)\\.",
+            "Is the sky blue?",
+            "-n",
+            "8",
+        ],
+        &[],
+    ));
+    assert!(matches!(text.trim(), "yes." | "no."), "{text:?}");
+
+    let grammar = dir.join("verdict.lark");
+    std::fs::write(
+        &grammar,
+        "start: \"Verdict: \" (\"guilty\" | \"not guilty\")\n",
+    )
+    .unwrap();
+    let text = ok(&nomoat(
+        &[
+            "generate",
+            "-m",
+            m,
+            "-p",
+            "The jury says",
+            "--grammar",
+            grammar.to_str().unwrap(),
+            "-n",
+            "8",
+        ],
+        &[],
+    ));
+    assert!(text.starts_with("Verdict: "), "{text:?}");
+
+    let bad = nomoat(&["generate", "-m", m, "-p", "x", "--regex", "("], &[]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--regex"),
+        "names the flag"
+    );
+    let both = nomoat(
+        &[
+            "generate",
+            "-m",
+            m,
+            "-p",
+            "x",
+            "--regex",
+            "a",
+            "--json-object",
+        ],
+        &[],
+    );
+    assert!(!both.status.success(), "one constraint at a time");
+}

@@ -210,7 +210,10 @@ fn a_lazy_grammar_starts_at_its_trigger_and_not_in_a_code_fence() {
     let e = env();
     let n = e.tok.n_vocab();
     let lark = "start: \"<call>\" /[a-z]{1,8}/ \"</call>\"\n".to_owned();
-    let compiled = e.grammars.compile(&OutputSpec::Lark(lark)).expect("compile");
+    let compiled = e
+        .grammars
+        .compile(&OutputSpec::Lark(lark))
+        .expect("compile");
     let triggers = [Trigger {
         text: "<call>".into(),
         at_start: false,
@@ -226,16 +229,25 @@ fn a_lazy_grammar_starts_at_its_trigger_and_not_in_a_code_fence() {
         c.accept(id).unwrap();
     }
     let free = allowed(&mut c, n);
-    assert!(free < n / 4, "the grammar holds after the trigger ({free} of {n} allowed)");
+    assert!(
+        free < n / 4,
+        "the grammar holds after the trigger ({free} of {n} allowed)"
+    );
     let mut logits = vec![0f32; n];
     c.mask(&mut logits).unwrap();
     let upper = e.tok.encode("Sure", false, false)[0];
-    assert!(logits[upper as usize].is_infinite(), "text outside the grammar is masked");
+    assert!(
+        logits[upper as usize].is_infinite(),
+        "text outside the grammar is masked"
+    );
     let mut done = false;
     for id in e.tok.encode("abc</call>", false, false) {
         let mut logits = vec![0f32; n];
         c.mask(&mut logits).unwrap();
-        assert!(logits[id as usize].is_finite(), "token {id} of the call is allowed");
+        assert!(
+            logits[id as usize].is_finite(),
+            "token {id} of the call is allowed"
+        );
         done = c.accept(id).unwrap();
     }
     assert!(done, "the grammar ends with the call");

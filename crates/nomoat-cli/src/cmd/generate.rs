@@ -14,6 +14,7 @@ use anyhow::Context;
 use nomoat_engine::generate::{GenerateParams, LoadedModel, Session};
 use serde::Serialize;
 
+use crate::constraint_args::ConstraintArgs;
 use crate::model_arg;
 use crate::sampling_args::SamplingArgs;
 
@@ -23,6 +24,7 @@ use crate::sampling_args::SamplingArgs;
 ///   nomoat generate -p "The capital of France is" -n 16 --temp 0
 ///   nomoat generate -m model.gguf --prompt-tokens 1,415,2 -n 8 --json
 ///   nomoat generate -p "..." --echo -n 0 --json      # log-probs of every prompt position
+///   nomoat generate -p "A user profile:" --json-schema person.json   # output follows the schema
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -79,6 +81,8 @@ pub struct Args {
     pub batch: usize,
     #[command(flatten)]
     pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub constraint: ConstraintArgs,
 }
 
 #[derive(Serialize)]
@@ -117,6 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let n_ctx = args
         .ctx
         .unwrap_or_else(|| (prompt.len() + args.n_predict).clamp(1, 4096));
+    let constraint = args.constraint.compile(&lm)?;
     let mut session = Session::new(lm.clone(), n_ctx, args.batch)?;
     let params = GenerateParams {
         max_tokens: args.n_predict,
@@ -126,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         echo: args.echo,
         ignore_eos: args.ignore_eos,
         cancel: None,
-        constraint: None,
+        constraint: constraint.as_ref().map(|c| c.fresh()),
     };
 
     let stdout = std::io::stdout();

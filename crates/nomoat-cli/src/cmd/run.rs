@@ -14,6 +14,7 @@ use nomoat_chat::{Message, ModelTemplate, TemplateChoice};
 use nomoat_engine::generate::{GenerateParams, Generation, LoadedModel, Session};
 use rustyline::error::ReadlineError;
 
+use crate::constraint_args::{Constraint, ConstraintArgs};
 use crate::model_arg;
 use crate::sampling_args::SamplingArgs;
 
@@ -83,6 +84,8 @@ pub struct Args {
     pub print_prompt: bool,
     #[command(flatten)]
     pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub constraint: ConstraintArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -90,12 +93,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let path = model_arg::resolve(model.as_deref())?;
     let threads = args.threads.unwrap_or_else(nomoat_backend::default_threads);
     let lm = Arc::new(LoadedModel::load(&path, threads)?);
+    let constraint = args.constraint.compile(&lm)?;
     let mut session = Session::new(lm.clone(), args.ctx, args.batch)?;
     let cancel = Arc::new(AtomicBool::new(false));
     install_ctrl_c(cancel.clone());
+    let c = constraint.as_ref();
     match prompt {
-        Some(p) => complete(&args, &lm, &mut session, &p, cancel),
-        None => chat(&args, &lm, &mut session, cancel),
+        Some(p) => complete(&args, &lm, &mut session, &p, cancel, c),
+        None => chat(&args, &lm, &mut session, cancel, c),
     }
 }
 
@@ -128,6 +133,7 @@ fn params(
     n_ctx: usize,
     default_n: usize,
     cancel: &Arc<AtomicBool>,
+    constraint: Option<&Constraint>,
 ) -> anyhow::Result<GenerateParams> {
     Ok(GenerateParams {
         max_tokens: a.n_predict.unwrap_or(default_n),
@@ -137,7 +143,8 @@ fn params(
         echo: false,
         ignore_eos: a.ignore_eos,
         cancel: Some(cancel.clone()),
-        constraint: None,
+        // A fresh grammar state per reply.
+        constraint: constraint.map(Constraint::fresh),
     })
 }
 
@@ -148,6 +155,7 @@ fn complete(
     session: &mut Session,
     prompt: &str,
     cancel: Arc<AtomicBool>,
+    constraint: Option<&Constraint>,
 ) -> anyhow::Result<ExitCode> {
     let tokens = if a.chat {
         let t = Template::for_model(a, lm)?;
@@ -163,7 +171,7 @@ fn complete(
         }
         lm.tokenize_prompt(prompt)
     };
-    let p = params(a, session.n_ctx(), 256, &cancel)?;
+    let p = params(a, session.n_ctx(), 256, &cancel, constraint)?;
     let g = stream(session, &tokens, &p)?;
     writeln!(std::io::stdout())?;
     report(&g);
@@ -245,6 +253,7 @@ fn chat(
     lm: &LoadedModel,
     session: &mut Session,
     cancel: Arc<AtomicBool>,
+    constraint: Option<&Constraint>,
 ) -> anyhow::Result<ExitCode> {
     let t = Template::for_model(a, lm)?;
     let name = lm
@@ -316,7 +325,7 @@ fn chat(
             continue;
         }
         cancel.store(false, Ordering::Relaxed);
-        let p = params(a, session.n_ctx(), room, &cancel)?;
+        let p = params(a, session.n_ctx(), room, &cancel, constraint)?;
         let g = stream(session, &tokens, &p)?;
         writeln!(std::io::stdout())?;
         report(&g);
