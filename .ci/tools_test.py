@@ -180,6 +180,19 @@ def qwen3_checks(binary, model):
         content, s_reasoning, _, _ = stream_calls(client, **kw)
         check((content, s_reasoning) == (m.content, reasoning), "streamed delta.reasoning_content and content match")
 
+        # A grammar that would think forever: `thinking_budget` ends the block and the answer comes.
+        endless = 'start: "<think>" /[a-z]+( [a-z]+)*/ "</think>" "\\n\\nThe answer is " /[0-9]{1,3}/ "."\n'
+        kw = dict(model=model, messages=[{"role": "user", "content": "What is 6 times 7?"}], max_tokens=60,
+                  temperature=0.7, seed=1)
+        free = client.chat.completions.create(
+            **kw, extra_body={"response_format": {"type": "grammar", "grammar": endless}}).choices[0]
+        capped = client.chat.completions.create(
+            **kw, extra_body={"response_format": {"type": "grammar", "grammar": endless}, "thinking_budget": 4}).choices[0]
+        r = (capped.message.model_extra or {}).get("reasoning_content", "")
+        check(free.finish_reason == "length" and capped.finish_reason == "stop"
+              and capped.message.content.startswith("The answer is") and len(r.split()) <= 4,
+              f"thinking_budget 4 closes the block ({r!r}) and the answer follows ({capped.message.content!r})")
+
 
 def langchain_checks(base, model):
     from langchain_core.tools import tool

@@ -20,7 +20,7 @@ use nomoat_chat::tools::{
     ToolFormat, ToolGrammar,
 };
 use nomoat_chat::Message;
-use nomoat_engine::sample::ConstraintBox;
+use nomoat_engine::sample::{Both, ConstraintBox, ThinkBudget};
 use nomoat_grammar::OutputSpec;
 use serde_json::{json, Map, Value};
 
@@ -253,6 +253,44 @@ pub async fn constraints(
             .collect());
     }
     Ok((0..n).map(|_| Some(compiled.constraint())).collect())
+}
+
+/// Adds a [`ThinkBudget`](nomoat_engine::sample::ThinkBudget) to every choice's constraint when
+/// the request set `thinking_budget` and the model's template has reasoning tags: the tags are
+/// spotted in the text, the close tag is forced as the tokenizer writes it (special tokens
+/// parsed).
+pub fn with_thinking_budget(
+    served: &Arc<Served>,
+    constraints: Vec<Option<ConstraintBox>>,
+    parser: &ParserConfig,
+    budget: Option<usize>,
+) -> Vec<Option<ConstraintBox>> {
+    let (Some(budget), Some(tags)) = (budget, parser.reasoning.as_ref()) else {
+        if budget.is_some() {
+            params::note_no_effect("thinking_budget");
+        }
+        return constraints;
+    };
+    let close = served.text.tokenize(&tags.close, false, true);
+    let text = served.clone();
+    let piece: nomoat_engine::sample::PieceFn = Arc::new(move |id| text.piece(id));
+    constraints
+        .into_iter()
+        .map(|c| {
+            let b = ConstraintBox(Box::new(ThinkBudget::new(
+                &tags.open,
+                &tags.close,
+                close.clone(),
+                piece.clone(),
+                budget,
+                parser.starts_in_reasoning,
+            )));
+            Some(match c {
+                Some(c) => ConstraintBox(Box::new(Both(c, b))),
+                None => b,
+            })
+        })
+        .collect()
 }
 
 /// OpenAI's `message` for a parsed reply.

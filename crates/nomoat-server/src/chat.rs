@@ -63,6 +63,10 @@ pub async fn chat_completions(
     }
 
     let ask = agent::read(&f)?;
+    // nomoat extra: end the reasoning block after this many tokens (-1: no limit).
+    let budget = f
+        .integer("thinking_budget", -1, i64::from(u32::MAX))?
+        .and_then(|b| usize::try_from(b).ok());
     let spec = structured::parse(f.get("response_format"))?;
     if spec.is_some() && ask.wants_tools() {
         return Err(ApiError::invalid(
@@ -85,8 +89,9 @@ pub async fn chat_completions(
         }
         (None, None) => structured::constraints(None, c.n),
     };
-    let mut constraints = constraints.into_iter();
     let parser = plan.parser;
+    let constraints = agent::with_thinking_budget(&served, constraints, &parser, budget);
+    let mut constraints = constraints.into_iter();
 
     let n_ctx = served.engine.n_ctx();
     let max_tokens = match max_tokens {

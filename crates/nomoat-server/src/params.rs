@@ -60,6 +60,7 @@ pub const CHAT_FIELDS: &[(&str, FieldStatus)] = &[
     ("modalities", FieldStatus::Unsupported),
     ("prediction", FieldStatus::Unsupported),
     ("reasoning_effort", FieldStatus::Supported),
+    ("thinking_budget", FieldStatus::Supported),
     ("verbosity", FieldStatus::Unsupported),
     ("web_search_options", FieldStatus::Unsupported),
 ];
