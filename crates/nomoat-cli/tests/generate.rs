@@ -469,3 +469,61 @@ fn structured_output_flags_are_followed_and_misuse_is_refused() {
     );
     assert!(!both.status.success(), "one constraint at a time");
 }
+
+#[test]
+fn chat_reasoning_is_shown_apart_hidden_on_request_and_budgeted() {
+    let model = nomoat_testkit::smollm2_135m_instruct();
+    let m = model.to_str().unwrap();
+    let template = reference("templates/Qwen-Qwen3-0.6B.jinja");
+    let dir = nomoat_testkit::testdata_dir().join("cli-constraints");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A grammar that makes the small model think without end: only the budget stops it.
+    let grammar = dir.join("think.lark");
+    std::fs::write(
+        &grammar,
+        "start: \"<think>\" /[a-z]+( [a-z]+)*/ \"</think>\" \"\\n\\nThe answer is \" /[0-9]{1,3}/ \".\"\n",
+    )
+    .unwrap();
+    let base = [
+        "run",
+        "-m",
+        m,
+        "--chat",
+        "--chat-template",
+        template.to_str().unwrap(),
+        "--grammar",
+        grammar.to_str().unwrap(),
+        "-n",
+        "40",
+        "-s",
+        "1",
+        "--temp",
+        "0.7",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        a.push("What is 6 times 7?");
+        ok(&nomoat(&a, &[]))
+    };
+    let shown = with(&["--reasoning-budget", "3"]);
+    let (thinking, answer) = shown
+        .split_once("\n\n")
+        .unwrap_or_else(|| panic!("{shown:?}"));
+    assert!(
+        !thinking.contains("<think>") && !thinking.trim().is_empty(),
+        "{shown:?}"
+    );
+    assert!(answer.starts_with("The answer is "), "{shown:?}");
+    let hidden = with(&["--reasoning-budget", "3", "--hide-thinking"]);
+    assert_eq!(
+        hidden.trim(),
+        answer.trim(),
+        "--hide-thinking prints only the answer"
+    );
+    let endless = with(&[]);
+    assert!(
+        !endless.contains("The answer is"),
+        "without a budget it thinks to -n: {endless:?}"
+    );
+}

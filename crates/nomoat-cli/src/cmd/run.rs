@@ -10,8 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
+use nomoat_chat::reasoning::ThinkTags;
+use nomoat_chat::tools::{Delta, OutputParser, ParserConfig, ToolFormat};
 use nomoat_chat::{Message, ModelTemplate, TemplateChoice};
 use nomoat_engine::generate::{GenerateParams, Generation, LoadedModel, Session};
+use nomoat_engine::sample::{Both, ConstraintBox, PieceFn, ThinkBudget};
 use rustyline::error::ReadlineError;
 
 use crate::constraint_args::{Constraint, ConstraintArgs};
@@ -82,6 +85,17 @@ pub struct Args {
     /// between lines of dashes, before generating
     #[arg(long)]
     pub print_prompt: bool,
+    /// Hide the model's reasoning (<think>…</think>) instead of showing it dimmed
+    #[arg(long)]
+    pub hide_thinking: bool,
+    /// End the model's reasoning block after N tokens (-1: no limit; 0: close it at once)
+    #[arg(
+        long,
+        default_value_t = -1,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub reasoning_budget: i64,
     #[command(flatten)]
     pub sampling: SamplingArgs,
     #[command(flatten)]
@@ -98,9 +112,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cancel = Arc::new(AtomicBool::new(false));
     install_ctrl_c(cancel.clone());
     let c = constraint.as_ref();
+    let piece: PieceFn = {
+        let lm = lm.clone();
+        Arc::new(move |id| {
+            String::from_utf8_lossy(&lm.tokenizer.token_to_piece(id, true)).into_owned()
+        })
+    };
     match prompt {
-        Some(p) => complete(&args, &lm, &mut session, &p, cancel, c),
-        None => chat(&args, &lm, &mut session, cancel, c),
+        Some(p) => complete(&args, &lm, &mut session, &p, cancel, c, piece),
+        None => chat(&args, &lm, &mut session, cancel, c, piece),
     }
 }
 
@@ -134,7 +154,24 @@ fn params(
     default_n: usize,
     cancel: &Arc<AtomicBool>,
     constraint: Option<&Constraint>,
+    think: Option<(&Thinking, &LoadedModel)>,
 ) -> anyhow::Result<GenerateParams> {
+    let mut constraint = constraint.map(Constraint::fresh);
+    if let (Ok(budget), Some((t, lm))) = (usize::try_from(a.reasoning_budget), think) {
+        let close = lm.tokenizer.encode(&t.tags.close, false, true);
+        let b = ConstraintBox(Box::new(ThinkBudget::new(
+            &t.tags.open,
+            &t.tags.close,
+            close,
+            t.piece.clone(),
+            budget,
+            t.starts_inside,
+        )));
+        constraint = Some(match constraint {
+            Some(c) => ConstraintBox(Box::new(Both(c, b))),
+            None => b,
+        });
+    }
     Ok(GenerateParams {
         max_tokens: a.n_predict.unwrap_or(default_n),
         sampling: a.sampling.params(n_ctx)?,
@@ -144,7 +181,7 @@ fn params(
         ignore_eos: a.ignore_eos,
         cancel: Some(cancel.clone()),
         // A fresh grammar state per reply.
-        constraint: constraint.map(Constraint::fresh),
+        constraint,
     })
 }
 
@@ -156,44 +193,113 @@ fn complete(
     prompt: &str,
     cancel: Arc<AtomicBool>,
     constraint: Option<&Constraint>,
+    piece: PieceFn,
 ) -> anyhow::Result<ExitCode> {
-    let tokens = if a.chat {
+    let (tokens, think) = if a.chat {
         let t = Template::for_model(a, lm)?;
         let mut msgs = Vec::new();
         if let Some(s) = &a.system {
             msgs.push(Message::new("system", s.as_str()));
         }
         msgs.push(Message::new("user", prompt));
-        t.tokens(a, lm, &msgs)?
+        let (ids, text) = t.tokens(a, lm, &msgs)?;
+        (ids, t.thinking(&text, &piece, a.hide_thinking))
     } else {
         if a.print_prompt {
             print_prompt(prompt);
         }
-        lm.tokenize_prompt(prompt)
+        (lm.tokenize_prompt(prompt), None)
     };
-    let p = params(a, session.n_ctx(), 256, &cancel, constraint)?;
-    let g = stream(session, &tokens, &p)?;
+    let p = params(
+        a,
+        session.n_ctx(),
+        256,
+        &cancel,
+        constraint,
+        think.as_ref().map(|t| (t, lm)),
+    )?;
+    let (g, _) = stream(session, &tokens, &p, think.as_ref())?;
     writeln!(std::io::stdout())?;
     report(&g);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Generates, writing text to stdout as it comes.
-fn stream(session: &mut Session, tokens: &[u32], p: &GenerateParams) -> anyhow::Result<Generation> {
+/// Generates, writing text to stdout as it comes: reasoning dimmed (on a terminal) or hidden,
+/// per `think`. Returns the generation and the answer's content (the text without reasoning).
+fn stream(
+    session: &mut Session,
+    tokens: &[u32],
+    p: &GenerateParams,
+    think: Option<&Thinking>,
+) -> anyhow::Result<(Generation, String)> {
+    use std::io::IsTerminal;
     let stdout = std::io::stdout();
+    let dim = stdout.is_terminal();
     let mut out = stdout.lock();
     let mut err: Option<std::io::Error> = None;
-    let g = session.generate(tokens, p, &mut |t| {
-        if err.is_none() {
-            if let Err(e) = out.write_all(t.as_bytes()).and_then(|()| out.flush()) {
-                err = Some(e);
+    let mut parser = think.map(|t| OutputParser::new(&t.config));
+    let mut content = String::new();
+    let mut in_reasoning = false;
+    let mut show = |out: &mut std::io::StdoutLock<'_>,
+                    deltas: Vec<Delta>,
+                    content: &mut String|
+     -> std::io::Result<()> {
+        for d in deltas {
+            match d {
+                Delta::Reasoning(r) if think.is_some_and(|t| t.hide) => drop(r),
+                Delta::Reasoning(r) => {
+                    in_reasoning = true;
+                    if dim {
+                        write!(out, "\x1b[2m{r}\x1b[0m")?;
+                    } else {
+                        out.write_all(r.as_bytes())?;
+                    }
+                }
+                Delta::Content(c) => {
+                    if std::mem::take(&mut in_reasoning) {
+                        out.write_all(b"\n\n")?;
+                    }
+                    out.write_all(c.as_bytes())?;
+                    content.push_str(&c);
+                }
+                Delta::ToolCall(_) => {}
             }
         }
+        out.flush()
+    };
+    let g = session.generate(tokens, p, &mut |t| {
+        if err.is_some() {
+            return;
+        }
+        let r = match &mut parser {
+            Some(parser) => show(&mut out, parser.feed(t), &mut content),
+            None => {
+                content.push_str(t);
+                out.write_all(t.as_bytes()).and_then(|()| out.flush())
+            }
+        };
+        if let Err(e) = r {
+            err = Some(e);
+        }
     })?;
+    if let (Some(parser), None) = (&mut parser, &err) {
+        if let Err(e) = show(&mut out, parser.finish(), &mut content) {
+            err = Some(e);
+        }
+    }
     match err {
         Some(e) => Err(e.into()),
-        None => Ok(g),
+        None => Ok((g, content)),
     }
+}
+
+/// How a reply's reasoning block is found and shown.
+struct Thinking {
+    tags: ThinkTags,
+    starts_inside: bool,
+    config: ParserConfig,
+    piece: PieceFn,
+    hide: bool,
 }
 
 /// Speed after an answer, on stderr.
@@ -226,13 +332,38 @@ impl Template {
     }
 
     /// Renders `msgs` with the generation prompt and tokenizes (BOS added unless the template
-    /// already wrote it).
-    fn tokens(&self, a: &Args, lm: &LoadedModel, msgs: &[Message]) -> anyhow::Result<Vec<u32>> {
+    /// already wrote it); also returns the prompt text.
+    fn tokens(
+        &self,
+        a: &Args,
+        lm: &LoadedModel,
+        msgs: &[Message],
+    ) -> anyhow::Result<(Vec<u32>, String)> {
         let p = self.0.prompt(msgs).context("rendering the chat template")?;
         if a.print_prompt {
             print_prompt(&p.text);
         }
-        Ok(lm.tokenizer.encode(&p.text, p.add_bos, true))
+        Ok((lm.tokenizer.encode(&p.text, p.add_bos, true), p.text))
+    }
+
+    /// The reasoning tags of this template (`None`: it has none), and whether `prompt` already
+    /// opened the block.
+    fn thinking(&self, prompt: &str, piece: &PieceFn, hide: bool) -> Option<Thinking> {
+        let tags = ThinkTags::detect(self.0.template.source())?;
+        let starts_inside = tags.prompt_opens(prompt);
+        Some(Thinking {
+            config: ParserConfig {
+                format: ToolFormat::Generic,
+                tools: false,
+                reasoning: Some(tags.clone()),
+                starts_in_reasoning: starts_inside,
+                id_seed: 0,
+            },
+            tags,
+            starts_inside,
+            piece: piece.clone(),
+            hide,
+        })
     }
 }
 
@@ -254,6 +385,7 @@ fn chat(
     session: &mut Session,
     cancel: Arc<AtomicBool>,
     constraint: Option<&Constraint>,
+    piece: PieceFn,
 ) -> anyhow::Result<ExitCode> {
     let t = Template::for_model(a, lm)?;
     let name = lm
@@ -314,7 +446,8 @@ fn chat(
             all.push(Message::new("system", s.as_str()));
         }
         all.extend(msgs.iter().cloned());
-        let tokens = t.tokens(a, lm, &all)?;
+        let (tokens, text) = t.tokens(a, lm, &all)?;
+        let think = t.thinking(&text, &piece, a.hide_thinking);
         let room = session.n_ctx().saturating_sub(tokens.len());
         if room == 0 {
             msgs.pop();
@@ -325,11 +458,19 @@ fn chat(
             continue;
         }
         cancel.store(false, Ordering::Relaxed);
-        let p = params(a, session.n_ctx(), room, &cancel, constraint)?;
-        let g = stream(session, &tokens, &p)?;
+        let p = params(
+            a,
+            session.n_ctx(),
+            room,
+            &cancel,
+            constraint,
+            think.as_ref().map(|t| (t, lm)),
+        )?;
+        let (g, content) = stream(session, &tokens, &p, think.as_ref())?;
         writeln!(std::io::stdout())?;
         report(&g);
-        msgs.push(Message::new("assistant", g.text.trim().to_string()));
+        // The answer without its reasoning goes into the history, as the templates expect.
+        msgs.push(Message::new("assistant", content.trim().to_string()));
     }
     let _ = std::fs::create_dir_all(history.parent().unwrap_or(std::path::Path::new(".")));
     let _ = rl.save_history(&history);
