@@ -154,7 +154,7 @@ def openai_checks(client, model):
 def qwen3_checks(binary, model):
     """SmolLM2 under Qwen3's template: Hermes calls and <think> reasoning."""
     template = os.path.join(ROOT, "..", "shared", "reference", "templates", "Qwen-Qwen3-0.6B.jinja")
-    with Server(binary, ["-m", model, "--ctx", "4096", "--chat-template", template]) as srv:
+    with Server(binary, ["-m", model, "--ctx", "4096", "--chat-template", template, "--reasoning-budget", "4"]) as srv:
         client = openai.OpenAI(base_url=srv.base + "/v1", api_key="unused", max_retries=0)
         ok = 0
         for seed in range(10):
@@ -172,7 +172,8 @@ def qwen3_checks(binary, model):
         # The model does not think on its own; a grammar makes it, and the parser must split.
         lark = 'start: "<think>" /[a-z]{1,10}( [a-z]{1,10}){0,5}/ "</think>" "\\n\\nThe answer is " /[0-9]{1,3}/ "."\n'
         kw = dict(model=model, messages=[{"role": "user", "content": "What is 6 times 7?"}], max_tokens=80,
-                  temperature=0.7, seed=1, extra_body={"response_format": {"type": "grammar", "grammar": lark}})
+                  temperature=0.7, seed=1, extra_body={"response_format": {"type": "grammar", "grammar": lark},
+                                                       "thinking_budget": -1})
         m = client.chat.completions.create(**kw).choices[0].message
         reasoning = (m.model_extra or {}).get("reasoning_content", "")
         check(m.content.startswith("The answer is") and "<think>" not in m.content and reasoning.strip(),
@@ -180,18 +181,19 @@ def qwen3_checks(binary, model):
         content, s_reasoning, _, _ = stream_calls(client, **kw)
         check((content, s_reasoning) == (m.content, reasoning), "streamed delta.reasoning_content and content match")
 
-        # A grammar that would think forever: `thinking_budget` ends the block and the answer comes.
+        # A grammar that would think forever: the budget (the server's --reasoning-budget 4, or
+        # the request's thinking_budget) ends the block and the answer comes.
         endless = 'start: "<think>" /[a-z]+( [a-z]+)*/ "</think>" "\\n\\nThe answer is " /[0-9]{1,3}/ "."\n'
         kw = dict(model=model, messages=[{"role": "user", "content": "What is 6 times 7?"}], max_tokens=60,
                   temperature=0.7, seed=1)
         free = client.chat.completions.create(
-            **kw, extra_body={"response_format": {"type": "grammar", "grammar": endless}}).choices[0]
+            **kw, extra_body={"response_format": {"type": "grammar", "grammar": endless}, "thinking_budget": -1}).choices[0]
         capped = client.chat.completions.create(
-            **kw, extra_body={"response_format": {"type": "grammar", "grammar": endless}, "thinking_budget": 4}).choices[0]
+            **kw, extra_body={"response_format": {"type": "grammar", "grammar": endless}}).choices[0]
         r = (capped.message.model_extra or {}).get("reasoning_content", "")
         check(free.finish_reason == "length" and capped.finish_reason == "stop"
               and capped.message.content.startswith("The answer is") and len(r.split()) <= 4,
-              f"thinking_budget 4 closes the block ({r!r}) and the answer follows ({capped.message.content!r})")
+              f"--reasoning-budget 4 closes the block ({r!r}) and the answer follows ({capped.message.content!r})")
 
 
 def langchain_checks(base, model):

@@ -64,9 +64,10 @@ pub async fn chat_completions(
 
     let ask = agent::read(&f)?;
     // nomoat extra: end the reasoning block after this many tokens (-1: no limit).
-    let budget = f
-        .integer("thinking_budget", -1, i64::from(u32::MAX))?
-        .and_then(|b| usize::try_from(b).ok());
+    let budget = match f.integer("thinking_budget", -1, i64::from(u32::MAX))? {
+        Some(b) => usize::try_from(b).ok(),
+        None => st.cfg.reasoning_budget,
+    };
     let spec = structured::parse(f.get("response_format"))?;
     if spec.is_some() && ask.wants_tools() {
         return Err(ApiError::invalid(

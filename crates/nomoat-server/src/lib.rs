@@ -53,7 +53,7 @@ pub use pool::{KeepAlive, ModelPool, ModelSpec, PoolConfig};
 pub use serve::{serve, shutdown_signal};
 pub use text::TokenizerText;
 
-/// Transport limits and the API key.
+/// Transport limits, the API key and server-wide request defaults.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Required on every route but `/health` when set.
@@ -71,6 +71,8 @@ pub struct ServerConfig {
     /// Browser origins allowed to call the API (CORS): exact origins such as
     /// `https://app.example`, or `*` for any. Empty: pages served from localhost only.
     pub cors_origins: Vec<String>,
+    /// `thinking_budget` of chat requests that do not set one (`None`: no limit).
+    pub reasoning_budget: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +85,7 @@ impl Default for ServerConfig {
             body_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             cors_origins: Vec::new(),
+            reasoning_budget: None,
         }
     }
 }

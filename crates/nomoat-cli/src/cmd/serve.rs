@@ -85,6 +85,15 @@ pub struct Args {
     /// several, or * for any [default: pages on localhost / 127.0.0.1 / [::1], any port]
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
+    /// Close reasoning blocks (<think>…</think>) after N tokens in chat requests that do not
+    /// set `thinking_budget` (-1: no limit; 0: close them at once)
+    #[arg(
+        long,
+        default_value_t = -1,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    reasoning_budget: i64,
     /// Name of the first model in /v1/models and requests [default: from the model]
     #[arg(long)]
     alias: Option<String>,
@@ -466,6 +475,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let cfg = ServerConfig {
         api_key: key,
         cors_origins,
+        reasoning_budget: usize::try_from(args.reasoning_budget).ok(),
         ..Default::default()
     };
     let host_is_loopback = host == "localhost"
