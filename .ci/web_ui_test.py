@@ -271,8 +271,9 @@ def main_flow(browser, base, model, outdir):
     expect(a.locator(".branches")).to_contain_text("2 / 2")
     a.get_by_role("button", name="Previous version").click()
     expect(last_answer(page).locator(".branches")).to_contain_text("1 / 2")
-    check(last_answer(page).locator(".md").inner_text() == first_answer,
-          "regenerate made version 2 / 2; version 1 is still there")
+    # to_have_text waits: the switched-to version renders a moment after its counter does.
+    expect(last_answer(page).locator(".md")).to_have_text(first_answer)
+    check(True, "regenerate made version 2 / 2; version 1 is still there")
     last_answer(page).get_by_role("button", name="Next version").click()
     expect(last_answer(page).locator(".branches")).to_contain_text("2 / 2")
 

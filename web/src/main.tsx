@@ -655,16 +655,19 @@ function App() {
   // ---- keyboard ----
 
   useEffect(() => {
+    // One listener for the page's life: it reads state through setters and refs, so an Esc
+    // pressed right after the drawer opens (before a re-render could re-register a listener)
+    // still closes it.
     const onKey = (e: KeyboardEvent) => {
       if (e.key !== "Escape" || e.defaultPrevented) return;
       if (abort.current) {
         e.preventDefault();
         stop();
-      } else if (sidebar) setSidebar(false);
+      } else setSidebar(false);
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [sidebar]);
+  }, []);
 
   useEffect(() => {
     if (!draft && composer.current) composer.current.style.height = "";

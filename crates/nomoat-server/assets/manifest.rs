@@ -8,11 +8,11 @@
         gz: include_bytes!("assets/chunk-SQE76S5B.js.gz"),
     },
     Asset {
-        path: "/assets/main-27CDNTZI.js",
+        path: "/assets/main-NMUR3QXP.js",
         mime: "text/javascript; charset=utf-8",
-        etag: "\"3b3aae5a55ae1372\"",
-        body: include_bytes!("assets/main-27CDNTZI.js"),
-        gz: include_bytes!("assets/main-27CDNTZI.js.gz"),
+        etag: "\"3e7e7cd7d68ad276\"",
+        body: include_bytes!("assets/main-NMUR3QXP.js"),
+        gz: include_bytes!("assets/main-NMUR3QXP.js.gz"),
     },
     Asset {
         path: "/assets/main-RWVXOGJX.css",
@@ -31,7 +31,7 @@
     Asset {
         path: "/index.html",
         mime: "text/html; charset=utf-8",
-        etag: "\"a87e76bee51ad2af\"",
+        etag: "\"0ebf2372578a4a9d\"",
         body: include_bytes!("index.html"),
         gz: include_bytes!("index.html.gz"),
     },
